@@ -1,0 +1,8 @@
+"""finesim: sentence embeddings and fine-grained text similarity."""
+
+__version__ = "0.1.0"
+
+from finesim.errors import FinesimError  # noqa: E402
+from finesim.models.encoder import Encoder  # noqa: E402
+
+__all__ = ["Encoder", "FinesimError", "__version__"]

@@ -1,0 +1,296 @@
+"""``finesim.Encoder``: transformer + pooling + optional dense layers + optional L2 normalisation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from torch import nn
+
+from finesim._atomic import atomic_path
+from finesim.errors import FinesimError
+from finesim.models import registry
+from finesim.models.pooling import needs_hidden_states, pool
+from finesim.models.st_format import Parts, load_parts, save_parts
+
+log = logging.getLogger(__name__)
+
+ConvertTo = Literal["numpy", "torch", "list"]
+
+
+@dataclass
+class EncodeStats:
+    """What the last ``encode``/``encode_iter`` call did; ``truncated`` counts cut inputs."""
+
+    texts: int = 0
+    truncated: int = 0
+    tokens: int = 0
+
+
+class Encoder(nn.Module):
+    """A sentence encoder loaded from a model name (``minilm``, ``mpnet``) or a folder.
+
+    Folders may be sentence-transformers models (``modules.json``) or plain transformers
+    models, pooled with ``pooling`` (default ``mean``). ``normalize`` and ``max_length``
+    override what the folder says.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = registry.DEFAULT_MODEL,
+        *,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        trust_pickle: bool = False,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__()
+        folder = registry.resolve(model)
+        parts = load_parts(folder, pooling=pooling, trust_pickle=trust_pickle)
+        self.source = str(model)
+        self._set_parts(parts)
+        if normalize is not None:
+            self.normalize = normalize
+        if max_length is not None:
+            self.max_length = min(max_length, self.max_length)
+        self.stats = EncodeStats()
+        self.to(torch.device(device) if device is not None else torch.device("cpu"))
+        self.eval()
+
+    def _set_parts(self, parts: Parts) -> None:
+        self.transformer = parts.transformer
+        self.tokenizer = parts.tokenizer
+        self.pooling = parts.pooling
+        self.dense = nn.ModuleList(parts.dense)
+        self.normalize = parts.normalize
+        self.max_length = parts.max_length
+        self.do_lower_case = parts.do_lower_case
+        self._fast: Tokenizer | None = None
+        self._fast_length = -1
+
+    # ---- description -------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Length of the output vectors."""
+        if len(self.dense):
+            return int(self.dense[-1].linear.out_features)
+        return int(self.transformer.config.hidden_size) * len(self.pooling)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def info(self) -> dict[str, Any]:
+        """What ``finesim info`` prints."""
+        return {
+            "model": self.source,
+            "architecture": type(self.transformer).__name__,
+            "dimension": self.dim,
+            "max_length": self.max_length,
+            "pooling": list(self.pooling),
+            "dense_layers": len(self.dense),
+            "normalize": self.normalize,
+            "do_lower_case": self.do_lower_case,
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
+
+    # ---- tokenising and the forward pass -----------------------------------------------
+
+    def _backend(self, max_length: int) -> Tokenizer:
+        """A copy of the fast tokenizer that truncates at ``max_length`` and does not pad."""
+        if self._fast is None or self._fast_length != max_length:
+            fast = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
+            fast.no_padding()
+            fast.enable_truncation(max_length)
+            self._fast, self._fast_length = fast, max_length
+        return self._fast
+
+    def tokenize(
+        self, texts: Sequence[str], max_length: int | None = None
+    ) -> tuple[dict[str, torch.Tensor], int]:
+        """Right-padded model inputs for ``texts`` and how many of them were truncated."""
+        encodings = self._encodings(texts, max_length)
+        return self._collate(encodings), sum(bool(e.overflowing) for e in encodings)
+
+    def _encodings(self, texts: Sequence[str], max_length: int | None) -> list[Any]:
+        length = min(max_length or self.max_length, self.max_length)
+        batch = [t.lower() for t in texts] if self.do_lower_case else list(texts)
+        return self._backend(length).encode_batch(batch)
+
+    def _collate(self, encodings: Sequence[Any]) -> dict[str, torch.Tensor]:
+        width = max(len(e.ids) for e in encodings)
+        pad_id = self.tokenizer.pad_token_id or 0
+        ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            types[row, :n] = e.type_ids
+            mask[row, :n] = 1
+        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            features["token_type_ids"] = torch.from_numpy(types)
+        return features
+
+    def forward(
+        self, features: dict[str, torch.Tensor], normalize: bool | None = None
+    ) -> torch.Tensor:
+        """Sentence vectors for tokenised inputs (dropout follows ``train()``/``eval()``)."""
+        features = {k: v.to(self.device) for k, v in features.items()}
+        out = self.transformer(**features, return_dict=True)
+        hidden = out.hidden_states if needs_hidden_states(self.pooling) else None
+        pooler_output = getattr(out, "pooler_output", None) if "cls" in self.pooling else None
+        vectors = pool(
+            self.pooling, out.last_hidden_state, features["attention_mask"], hidden, pooler_output
+        )
+        for layer in self.dense:
+            vectors = layer(vectors)
+        if self.normalize if normalize is None else normalize:
+            vectors = F.normalize(vectors, p=2, dim=-1)
+        return vectors
+
+    # ---- encoding ----------------------------------------------------------------------
+
+    def _encode_chunk(
+        self, texts: Sequence[str], batch_size: int, normalize: bool | None, max_length: int | None,
+        on_batch: Any = None,
+    ) -> torch.Tensor:
+        """Vectors for ``texts`` in input order, batched by token count to cut padding."""
+        encodings = self._encodings(texts, max_length)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        result = torch.empty(len(texts), self.dim, dtype=torch.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            vectors = self.forward(self._collate([encodings[i] for i in idx]), normalize)
+            result[torch.tensor(idx)] = vectors.float().cpu()
+            if on_batch is not None:
+                on_batch(len(idx))
+        self.stats.texts += len(texts)
+        self.stats.truncated += sum(bool(e.overflowing) for e in encodings)
+        self.stats.tokens += sum(len(e.ids) for e in encodings)
+        return result
+
+    def encode_iter(
+        self,
+        texts: Iterable[str],
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        chunk_size: int = 4096,
+        total: int | None = None,
+        show_progress: bool | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Encode a stream chunk by chunk, yielding float32 arrays in input order.
+
+        Only ``chunk_size`` texts are tokenised at a time, so a corpus never sits in memory.
+        """
+        if batch_size < 1 or chunk_size < 1:
+            raise ValueError("batch_size and chunk_size must be >= 1")
+        self.stats = EncodeStats()
+        iterator = iter(texts)
+        with _progress(show_progress, total) as advance, torch.inference_mode():
+            while chunk := list(islice(iterator, chunk_size)):
+                yield self._encode_chunk(chunk, batch_size, normalize, max_length, advance).numpy()
+        if self.stats.truncated:
+            log.info(
+                "%d of %d inputs were longer than %d tokens and were truncated",
+                self.stats.truncated, self.stats.texts, min(max_length or self.max_length, self.max_length),
+            )
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        show_progress: bool | None = None,
+        convert_to: ConvertTo = "numpy",
+    ) -> Any:
+        """Embed one text (a vector) or a list of texts (a matrix, rows in input order).
+
+        ``normalize`` None keeps the model's own choice; ``max_length`` may only shorten the
+        model's limit. ``convert_to`` is ``numpy``, ``torch`` or ``list``.
+        """
+        single = isinstance(texts, str)
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        if not all(isinstance(t, str) for t in batch):
+            raise TypeError("encode takes a string or a list of strings")
+        if show_progress is None:
+            show_progress = len(batch) >= 1024 and sys.stderr.isatty()
+        blocks = list(
+            self.encode_iter(
+                batch, batch_size, normalize, max_length, chunk_size=max(len(batch), 1),
+                total=len(batch), show_progress=show_progress,
+            )
+        ) if batch else []
+        matrix = np.concatenate(blocks) if blocks else np.zeros((0, self.dim), dtype=np.float32)
+        out = matrix[0] if single else matrix
+        if convert_to == "torch":
+            return torch.from_numpy(out)
+        if convert_to == "list":
+            return out.tolist()
+        if convert_to != "numpy":
+            raise ValueError(f"convert_to must be numpy, torch or list, not {convert_to!r}")
+        return out
+
+    # ---- saving ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write a sentence-transformers folder (safetensors), atomically."""
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise FinesimError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+        if not target.parent.is_dir():
+            raise FinesimError(f"{target.parent}: no such folder for the saved model")
+        with atomic_path(target, directory=True) as tmp:
+            save_parts(
+                tmp,
+                transformer=self.transformer,
+                tokenizer=self.tokenizer,
+                pooling=self.pooling,
+                dense=list(self.dense),  # type: ignore[arg-type]
+                normalize=self.normalize,
+                max_length=self.max_length,
+                do_lower_case=self.do_lower_case,
+            )
+        return target
+
+
+class _NoProgress:
+    def __enter__(self) -> Any:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(show: bool | None, total: int | None) -> Any:
+    """A rich progress bar on stderr when asked for, else a context yielding ``None``."""
+    if not show:
+        return _NoProgress()
+    from contextlib import contextmanager
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    @contextmanager
+    def bar() -> Iterator[Any]:
+        columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("encoding", total=total)
+            yield lambda n: progress.advance(task, n)
+
+    return bar()
