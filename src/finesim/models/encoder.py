@@ -1,11 +1,11 @@
-"""``finesim.Encoder``: transformer + pooling + optional dense layers + optional L2 normalisation."""
+"""``finesim.Encoder``: transformer + pooling + optional dense layers + optional L2 norm."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -20,8 +20,10 @@ from torch import nn
 from finesim._atomic import atomic_path
 from finesim.errors import FinesimError
 from finesim.models import registry
+from finesim.models.dense import Dense
 from finesim.models.pooling import needs_hidden_states, pool
-from finesim.models.st_format import Parts, load_parts, save_parts
+from finesim.models.st_format import load_parts, save_parts
+from finesim.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +61,20 @@ class Encoder(nn.Module):
         folder = registry.resolve(model)
         parts = load_parts(folder, pooling=pooling, trust_pickle=trust_pickle)
         self.source = str(model)
-        self._set_parts(parts)
-        if normalize is not None:
-            self.normalize = normalize
-        if max_length is not None:
-            self.max_length = min(max_length, self.max_length)
-        self.stats = EncodeStats()
-        self.to(torch.device(device) if device is not None else torch.device("cpu"))
-        self.eval()
-
-    def _set_parts(self, parts: Parts) -> None:
         self.transformer = parts.transformer
         self.tokenizer = parts.tokenizer
         self.pooling = parts.pooling
         self.dense = nn.ModuleList(parts.dense)
-        self.normalize = parts.normalize
-        self.max_length = parts.max_length
+        self.normalize = parts.normalize if normalize is None else normalize
+        self.max_length = (
+            parts.max_length if max_length is None else min(max_length, parts.max_length)
+        )
         self.do_lower_case = parts.do_lower_case
+        self.stats = EncodeStats()
         self._fast: Tokenizer | None = None
         self._fast_length = -1
+        self.to(torch.device(device) if device is not None else torch.device("cpu"))
+        self.eval()
 
     # ---- description -------------------------------------------------------------------
 
@@ -85,7 +82,8 @@ class Encoder(nn.Module):
     def dim(self) -> int:
         """Length of the output vectors."""
         if len(self.dense):
-            return int(self.dense[-1].linear.out_features)
+            last: Dense = self.dense[-1]  # type: ignore[assignment]
+            return last.linear.out_features
         return int(self.transformer.config.hidden_size) * len(self.pooling)
 
     @property
@@ -165,8 +163,12 @@ class Encoder(nn.Module):
     # ---- encoding ----------------------------------------------------------------------
 
     def _encode_chunk(
-        self, texts: Sequence[str], batch_size: int, normalize: bool | None, max_length: int | None,
-        on_batch: Any = None,
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        normalize: bool | None,
+        max_length: int | None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Vectors for ``texts`` in input order, batched by token count to cut padding."""
         encodings = self._encodings(texts, max_length)
@@ -192,22 +194,27 @@ class Encoder(nn.Module):
         chunk_size: int = 4096,
         total: int | None = None,
         show_progress: bool | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Encode a stream chunk by chunk, yielding float32 arrays in input order.
 
         Only ``chunk_size`` texts are tokenised at a time, so a corpus never sits in memory.
+        ``on_batch`` is called with the number of texts after each batch (for progress bars).
         """
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be >= 1")
         self.stats = EncodeStats()
         iterator = iter(texts)
-        with _progress(show_progress, total) as advance, torch.inference_mode():
+        with progress_bar(show_progress, total) as advance, torch.inference_mode():
+            callback = advance or on_batch
             while chunk := list(islice(iterator, chunk_size)):
-                yield self._encode_chunk(chunk, batch_size, normalize, max_length, advance).numpy()
+                yield self._encode_chunk(chunk, batch_size, normalize, max_length, callback).numpy()
         if self.stats.truncated:
             log.info(
                 "%d of %d inputs were longer than %d tokens and were truncated",
-                self.stats.truncated, self.stats.texts, min(max_length or self.max_length, self.max_length),
+                self.stats.truncated,
+                self.stats.texts,
+                min(max_length or self.max_length, self.max_length),
             )
 
     def encode(
@@ -230,12 +237,21 @@ class Encoder(nn.Module):
             raise TypeError("encode takes a string or a list of strings")
         if show_progress is None:
             show_progress = len(batch) >= 1024 and sys.stderr.isatty()
-        blocks = list(
-            self.encode_iter(
-                batch, batch_size, normalize, max_length, chunk_size=max(len(batch), 1),
-                total=len(batch), show_progress=show_progress,
+        blocks = (
+            list(
+                self.encode_iter(
+                    batch,
+                    batch_size,
+                    normalize,
+                    max_length,
+                    chunk_size=max(len(batch), 1),
+                    total=len(batch),
+                    show_progress=show_progress,
+                )
             )
-        ) if batch else []
+            if batch
+            else []
+        )
         matrix = np.concatenate(blocks) if blocks else np.zeros((0, self.dim), dtype=np.float32)
         out = matrix[0] if single else matrix
         if convert_to == "torch":
@@ -267,30 +283,3 @@ class Encoder(nn.Module):
                 do_lower_case=self.do_lower_case,
             )
         return target
-
-
-class _NoProgress:
-    def __enter__(self) -> Any:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress(show: bool | None, total: int | None) -> Any:
-    """A rich progress bar on stderr when asked for, else a context yielding ``None``."""
-    if not show:
-        return _NoProgress()
-    from contextlib import contextmanager
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    @contextmanager
-    def bar() -> Iterator[Any]:
-        columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("encoding", total=total)
-            yield lambda n: progress.advance(task, n)
-
-    return bar()

@@ -79,7 +79,9 @@ def pool(
     for mode in modes:
         if mode == "cls":
             if pooler_output is None:
-                raise ValueError("pooling 'cls' needs a model with a pooler; use 'cls-before-pooler'")
+                raise ValueError(
+                    "pooling 'cls' needs a model with a pooler; use 'cls-before-pooler'"
+                )
             out.append(pooler_output)
         elif mode == "cls-before-pooler":
             out.append(last_hidden[:, 0])

