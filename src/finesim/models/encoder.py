@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -103,6 +104,22 @@ class Encoder(nn.Module):
             "do_lower_case": self.do_lower_case,
             "parameters": sum(p.numel() for p in self.parameters()),
         }
+
+    def fingerprint(self) -> str:
+        """A hash of the weights, tokenizer and settings: equal fingerprints, equal vectors.
+
+        Computed from what is in memory (not file names or dates), so a model changed by
+        training gets a new fingerprint and caches keyed by it never serve stale vectors.
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        settings = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
+        settings.append(getattr(self, "backend", "torch"))  # int8 vectors differ from fp32
+        digest.update(repr(settings).encode())
+        digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
+        for name, tensor in self.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     # ---- tokenising and the forward pass -----------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Evaluation: STS, CSFCube faceted ranking, BEIR retrieval, reports."""

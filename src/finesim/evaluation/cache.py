@@ -1,0 +1,95 @@
+"""An on-disk embedding cache, so that evaluating a model again re-encodes nothing.
+
+Keyed by the encoder's fingerprint (a hash of its weights and settings, see
+``Encoder.fingerprint``) and the text. One SQLite file per fingerprint under
+``$FINESIM_CACHE/embeddings`` (default ``~/.cache/finesim``): writes are transactional, so a
+killed run never leaves a corrupt cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from finesim.models.encoder import Encoder
+from finesim.models.registry import cache_dir
+
+
+def _key(text: str, normalize: bool | None, max_length: int | None) -> bytes:
+    return hashlib.blake2b(f"{normalize}|{max_length}|{text}".encode(), digest_size=16).digest()
+
+
+class EmbeddingCache:
+    """Vectors of one model, by text."""
+
+    def __init__(self, fingerprint: str, root: Path | None = None) -> None:
+        folder = (root or cache_dir()) / "embeddings"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{fingerprint}.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS v (k BLOB PRIMARY KEY, vec BLOB NOT NULL)")
+
+    def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT k, vec FROM v WHERE k IN ({marks})", chunk)
+            for k, blob in rows:
+                found[k] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, items: dict[bytes, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO v VALUES (?, ?)",
+                ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def encode_cached(
+    encoder: Encoder,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    normalize: bool | None = None,
+    max_length: int | None = None,
+    cache: bool | EmbeddingCache = True,
+    show_progress: bool | None = None,
+) -> np.ndarray:
+    """``encoder.encode(texts)``, encoding each distinct text once and only if not cached.
+
+    ``cache=False`` still deduplicates but touches no disk (use it for a model that changes,
+    e.g. inside a training loop).
+    """
+    unique = list(dict.fromkeys(texts))
+    store = None
+    if cache is True:
+        store = EmbeddingCache(encoder.fingerprint())
+    elif isinstance(cache, EmbeddingCache):
+        store = cache
+    keys = [_key(t, normalize, max_length) for t in unique]
+    found = store.get(keys) if store is not None else {}
+    missing = [t for t, k in zip(unique, keys, strict=True) if k not in found]
+    if missing:
+        vectors = encoder.encode(
+            missing, batch_size=batch_size, normalize=normalize, max_length=max_length,
+            show_progress=show_progress,
+        )
+        new = {_key(t, normalize, max_length): v for t, v in zip(missing, vectors, strict=True)}
+        found.update(new)
+        if store is not None:
+            store.put(new)
+    if cache is True and store is not None:
+        store.close()
+    by_text = {t: found[k] for t, k in zip(unique, keys, strict=True)}
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.stack([by_text[t] for t in texts])
