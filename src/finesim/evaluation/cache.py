@@ -47,7 +47,10 @@ class EmbeddingCache:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO v VALUES (?, ?)",
-                ((k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()),
+                (
+                    (k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                    for k, v in items.items()
+                ),
             )
 
     def close(self) -> None:
@@ -80,7 +83,10 @@ def encode_cached(
     missing = [t for t, k in zip(unique, keys, strict=True) if k not in found]
     if missing:
         vectors = encoder.encode(
-            missing, batch_size=batch_size, normalize=normalize, max_length=max_length,
+            missing,
+            batch_size=batch_size,
+            normalize=normalize,
+            max_length=max_length,
             show_progress=show_progress,
         )
         new = {_key(t, normalize, max_length): v for t, v in zip(missing, vectors, strict=True)}

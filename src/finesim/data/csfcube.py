@@ -1,0 +1,91 @@
+"""CSFCube: 4,205 computer-science abstracts, 50 faceted queries, graded judgements.
+
+Read from ``<data root>/csfcube`` exactly as ``SOURCE.md`` there describes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finesim.data.paths import data_path
+from finesim.docsim.docs import FACETS
+from finesim.errors import FinesimError
+
+ABSTRACTS = "abstracts-csfcube-preds.reconstructed.jsonl.gz"
+
+
+@dataclass
+class Paper:
+    pid: str
+    title: str
+    sentences: list[str]
+    labels: list[str]  # the sentence labels as given (background_label, objective_label, ...)
+
+    @property
+    def text(self) -> str:
+        """Title and abstract as one text (what whole-document encoders read)."""
+        return " ".join([self.title, *self.sentences]).strip()
+
+
+@dataclass
+class Pool:
+    """The judged candidates of one query-facet, with adjudicated grades 0-3."""
+
+    qpid: str
+    facet: str
+    candidates: list[str]
+    grades: list[int]
+
+    @property
+    def key(self) -> str:
+        return f"{self.qpid}_{self.facet}"
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise FinesimError(f"{path}: cannot read ({e})") from None
+
+
+def load_papers(path: Path | None = None) -> dict[str, Paper]:
+    """All abstracts by paper id."""
+    path = path or data_path("csfcube", ABSTRACTS)
+    papers = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                row = json.loads(line)
+                abstract = row["abstract"]
+                sentences = abstract if isinstance(abstract, list) else [abstract]
+                labels = row.get("pred_labels") or []
+                if labels and len(labels) != len(sentences):
+                    raise ValueError("pred_labels and abstract differ in length")
+                papers[str(row["paper_id"])] = Paper(
+                    str(row["paper_id"]), row.get("title", ""), sentences, labels
+                )
+            except (json.JSONDecodeError, KeyError, ValueError) as e:
+                raise FinesimError(f"{path}:{number}: bad abstract record ({e})") from None
+    return papers
+
+
+def load_pools(facet: str) -> list[Pool]:
+    """Judged pools of one facet, ``relevance_adju`` grades."""
+    if facet not in FACETS:
+        raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
+    path = data_path("csfcube", f"test-pid2anns-csfcube-{facet}.json")
+    return [
+        Pool(qpid, facet, [str(c) for c in a["cands"]], [int(g) for g in a["relevance_adju"]])
+        for qpid, a in _json(path).items()
+    ]
+
+
+def load_splits() -> dict[str, dict[str, list[str]]]:
+    """``{facet|all: {fold1_dev, fold2_dev, fold1_test, fold2_test: [qpid_facet, ...]}}``."""
+    splits: dict[str, dict[str, list[str]]] = _json(data_path("csfcube", "evaluation_splits.json"))
+    return splits

@@ -1,0 +1,179 @@
+"""CSFCube faceted query-by-example, with the protocol of CSFCube's ``ranking_eval.py``.
+
+Each query-facet's judged pool is re-ranked (nothing outside the pool), grades are
+``relevance_adju``, binary metrics use grade >= 2, and the test figure of a facet is the mean
+of the fold1_test and fold2_test means (dev: fold1_dev alone). A sentence-level query keeps
+only the sentences of its facet (objective counts as background); candidates keep all their
+sentences; sentence-level scorers read the abstract sentences, ``abstract`` reads the title
+and abstract as one text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim._atomic import atomic_path
+from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
+from finesim.docsim import FACETS, SCORERS, Doc, score_candidates
+from finesim.errors import FinesimError
+from finesim.evaluation.cache import EmbeddingCache, encode_cached
+from finesim.evaluation.ranking import query_metrics
+from finesim.models.encoder import Encoder
+
+GROUPS = (*FACETS, "all")
+
+
+def embed_papers(
+    encoder: Encoder,
+    papers: Mapping[str, Paper],
+    *,
+    whole: bool,
+    batch_size: int = 32,
+    cache: bool | EmbeddingCache = True,
+) -> dict[str, Doc]:
+    """Sentence vectors (and, with ``whole``, one title+abstract vector) for every paper."""
+    pids = list(papers)
+    sentences = [s for pid in pids for s in papers[pid].sentences]
+    vectors = encode_cached(encoder, sentences, batch_size=batch_size, cache=cache)
+    wholes = (
+        encode_cached(encoder, [papers[p].text for p in pids], batch_size=batch_size, cache=cache)
+        if whole
+        else None
+    )
+    docs, at = {}, 0
+    for i, pid in enumerate(pids):
+        n = len(papers[pid].sentences)
+        labels = papers[pid].labels or None
+        docs[pid] = Doc(vectors[at : at + n], labels, None if wholes is None else wholes[i])
+        at += n
+    return docs
+
+
+def rank_pools(
+    docs: Mapping[str, Doc], pools: Sequence[Pool], scoring: str
+) -> dict[str, list[tuple[str, float]]]:
+    """``{qpid_facet: [(candidate, score), ...]}`` best first (stable for ties)."""
+    rankings = {}
+    for pool in pools:
+        missing = [p for p in [pool.qpid, *pool.candidates] if p not in docs]
+        if missing:
+            raise FinesimError(f"CSFCube papers missing from the abstracts file: {missing[:3]}")
+        scores, _ = score_candidates(
+            docs[pool.qpid], [docs[c] for c in pool.candidates], scoring, facet=pool.facet
+        )
+        order = np.argsort(-scores, kind="stable")
+        rankings[pool.key] = [(pool.candidates[i], float(scores[i])) for i in order]
+    return rankings
+
+
+def score_rankings(
+    rankings: Mapping[str, Sequence[tuple[str, float]]], split: str = "test"
+) -> dict[str, Any]:
+    """Metrics (x100) per facet and for all 50 query-facets, with per-query figures.
+
+    ``rankings`` maps ``qpid_facet`` to its candidates, best first."""
+    if split not in ("test", "dev"):
+        raise FinesimError(f"unknown split {split!r}; use test or dev")
+    grades = {
+        p.key: dict(zip(p.candidates, p.grades, strict=True)) for f in FACETS for p in load_pools(f)
+    }
+    per_query = {}
+    for key, ranked in rankings.items():
+        if key not in grades:
+            raise FinesimError(f"ranking for unknown query-facet {key!r}")
+        judged = grades[key]
+        unknown = [c for c, _ in ranked if c not in judged]
+        if unknown:
+            raise FinesimError(f"ranking of {key} holds unjudged candidates: {unknown[:3]}")
+        # As CSFCube's script: metrics are over the ranked list (a candidate left out of a
+        # submitted ranking is simply absent; SPECTER's sample rankings miss a few).
+        per_query[key] = query_metrics([judged[c] for c, _ in ranked])
+    splits = load_splits()
+    folds = ["fold1_dev"] if split == "dev" else ["fold1_test", "fold2_test"]
+    result: dict[str, Any] = {}
+    for group in GROUPS:
+        fold_means = []
+        for fold in folds:
+            keys = splits[group][fold]
+            missing = [k for k in keys if k not in per_query]
+            if missing:
+                raise FinesimError(f"no ranking for {missing[0]} (needed for {group} {fold})")
+            fold_means.append(
+                {m: np.mean([per_query[k][m] for k in keys]) for m in per_query[keys[0]]}
+            )
+        result[group] = {m: 100 * float(np.mean([f[m] for f in fold_means])) for m in fold_means[0]}
+    result["per_query"] = {k: {m: 100 * v for m, v in q.items()} for k, q in per_query.items()}
+    return result
+
+
+def evaluate_csfcube(
+    encoder: Encoder,
+    scoring: str = "min-l2",
+    split: str = "test",
+    batch_size: int = 32,
+    cache: bool | EmbeddingCache = True,
+) -> dict[str, Any]:
+    """Rank every judged pool with ``scoring`` and score it; also returns the rankings."""
+    if scoring not in SCORERS:
+        raise FinesimError(f"unknown scoring {scoring!r}; one of {', '.join(SCORERS)}")
+    papers = load_papers()
+    docs = embed_papers(
+        encoder, papers, whole=scoring == "abstract", batch_size=batch_size, cache=cache
+    )
+    pools = [p for f in FACETS for p in load_pools(f)]
+    rankings = rank_pools(docs, pools, scoring)
+    result: dict[str, Any] = {"model": encoder.source, "scoring": scoring, "split": split}
+    result.update(score_rankings(rankings, split))
+    result["primary"], result["score"] = "map", result["all"]["map"]
+    result["rankings"] = rankings
+    return result
+
+
+def read_ranking_dir(folder: Path) -> dict[str, list[tuple[str, float]]]:
+    """Rankings shaped like CSFCube's ``sample_ranked_pools``: one file per facet,
+    ``{qpid: [[cand, distance], ...]}`` in rank order (best first)."""
+    if not folder.is_dir():
+        raise FinesimError(f"{folder}: no such folder of rankings")
+    rankings: dict[str, list[tuple[str, float]]] = {}
+    for facet in FACETS:
+        files = sorted(folder.glob(f"*-{facet}-ranked.json"))
+        if len(files) != 1:
+            raise FinesimError(
+                f"{folder}: expected one *-{facet}-ranked.json file, found {len(files)}"
+            )
+        try:
+            data = json.loads(files[0].read_text(encoding="utf-8"))
+            for qpid, ranked in data.items():
+                rankings[f"{qpid}_{facet}"] = [(str(c), float(s)) for c, s in ranked]
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise FinesimError(f"{files[0]}: not a ranked-pool file ({e})") from None
+    return rankings
+
+
+def write_run_file(
+    rankings: Mapping[str, Sequence[tuple[str, float]]], path: Path, tag: str
+) -> None:
+    """TREC run format: ``qpid_facet Q0 candidate rank score tag``."""
+    tag = re.sub(r"\s+", "_", tag) or "finesim"
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        for key, ranked in rankings.items():
+            for rank, (cand, score) in enumerate(ranked, start=1):
+                f.write(f"{key}\tQ0\t{cand}\t{rank}\t{score:.6f}\t{tag}\n")
+
+
+class CSFCubeEvaluator:
+    """Callable evaluator for training loops; its primary metric is the aggregated MAP."""
+
+    def __init__(self, scoring: str = "min-l2", split: str = "dev", batch_size: int = 64) -> None:
+        self.scoring, self.split, self.batch_size = scoring, split, batch_size
+
+    def __call__(self, encoder: Encoder) -> dict[str, Any]:
+        result = evaluate_csfcube(encoder, self.scoring, self.split, self.batch_size, cache=False)
+        result.pop("rankings")
+        return result
