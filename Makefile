@@ -38,10 +38,7 @@ test: lint
 	$(BIN)/pytest -q -p no:cacheprovider || test $$? -eq 5
 
 demo: install
-	$(BIN)/finesim info
-	$(BIN)/finesim similarity "A man is playing a guitar." "Someone is playing an instrument." "The central bank raised interest rates."
-	mkdir -p demo-output
-	$(BIN)/finesim encode --input examples/sentences.txt --output demo-output/sentences.parquet --overwrite --json
+	$(BIN)/finesim demo --report demo-output/report
 
 # all-mpnet-base-v2 (about 420 MB), for --model mpnet
 mpnet: install

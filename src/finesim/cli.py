@@ -137,6 +137,13 @@ def info(
         typer.echo(f"{key:>14}: {value}")
 
 
+from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
+app.add_typer(report_app, name="report")
+app.command("demo")(demo)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

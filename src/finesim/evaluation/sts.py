@@ -81,11 +81,15 @@ def evaluate_sts(
     variant: str = "raw",
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
+    keep_predictions: bool = False,
 ) -> dict[str, Any]:
-    """``{"model", "tasks": {task: {...}}, "avg": {"spearman", "pearson"}}`` (x100)."""
+    """``{"model", "tasks": {task: {...}}, "avg": {"spearman", "pearson"}}`` (x100).
+
+    ``keep_predictions`` adds ``predictions: {task: {"gold", "cosine"}}`` for plots."""
     if variant not in ("raw", "senteval"):
         raise FinesimError(f"unknown variant {variant!r}; use raw or senteval")
     results: dict[str, Any] = {}
+    predictions: dict[str, Any] = {}
     for task in parse_tasks(tasks):
         pairs = load_task(task, split, variant)
         n = len(pairs)
@@ -93,8 +97,11 @@ def evaluate_sts(
             encoder, pairs.sentences1 + pairs.sentences2, batch_size=batch_size, cache=cache
         )
         results[task] = score_pairs(pairs, vectors[:n], vectors[n:])
+        if keep_predictions:
+            cosine = pair_similarities(vectors[:n], vectors[n:])["cosine"]
+            predictions[task] = {"gold": pairs.scores.tolist(), "cosine": cosine.tolist()}
     avg = {m: float(np.mean([r[m] for r in results.values()])) for m in ("spearman", "pearson")}
-    return {
+    out = {
         "model": encoder.source,
         "split": split,
         "variant": variant,
@@ -103,6 +110,9 @@ def evaluate_sts(
         "primary": "spearman",
         "score": avg["spearman"],
     }
+    if keep_predictions:
+        out["predictions"] = predictions
+    return out
 
 
 class STSEvaluator:

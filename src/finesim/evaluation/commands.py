@@ -1,0 +1,257 @@
+"""``finesim eval ...``, ``finesim report compare`` and ``finesim demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from finesim._atomic import atomic_path
+from finesim.errors import FinesimError
+
+eval_app = typer.Typer(help="Evaluate a model: STS, CSFCube, BEIR.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports from evaluation results.", no_args_is_help=True)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
+]
+JsonOut = Annotated[
+    Path | None, typer.Option("--json", help="Write the full result as JSON here ('-': stdout).")
+]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="Write an HTML report with plots into this folder.")
+]
+BatchOpt = Annotated[int, typer.Option(min=1)]
+CacheOpt = Annotated[
+    bool, typer.Option("--cache/--no-cache", help="Reuse embeddings cached on disk.")
+]
+PoolingOpt = Annotated[str | None, typer.Option(help="Pooling for a plain transformers folder.")]
+
+# Published reference figures (x100) printed beside finesim's own.
+REFERENCES = {
+    "csfcube all-mpnet-base-v2 min-l2 (Aspire model card)": {"map": 34.64, "ndcg%20": 54.94},
+}
+
+
+def _encoder(model: str, pooling: str | None) -> Any:
+    from finesim.cli import _load
+
+    return _load(model, pooling)
+
+
+def _check_out(path: Path | None) -> None:
+    if path is not None and str(path) != "-" and not path.parent.is_dir():
+        raise FinesimError(f"{path.parent}: no such folder for the output")
+
+
+def _write_json(result: dict[str, Any], path: Path | None) -> None:
+    if path is None:
+        return
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    if str(path) == "-":
+        typer.echo(text)
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+
+
+def _print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h, justify="right" if h != header[0] else "left")
+    for row in rows:
+        table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+
+
+def _report(results: list[dict[str, Any]], folder: Path | None) -> None:
+    if folder is None:
+        return
+    from finesim.evaluation.report import write_report
+
+    index = write_report(results, folder)
+    typer.echo(f"report: {index}", err=True)
+
+
+def _sts_rows(result: dict[str, Any]) -> list[list[Any]]:
+    rows = [[t, r["spearman"], r["pearson"], r["n"]] for t, r in result["tasks"].items()]
+    return [*rows, ["avg", result["avg"]["spearman"], result["avg"]["pearson"], ""]]
+
+
+def _csfcube_rows(result: dict[str, Any]) -> list[list[Any]]:
+    groups = ("background", "method", "result", "all")
+    return [[g, result[g]["map"], result[g]["ndcg%20"]] for g in groups]
+
+
+@eval_app.command("sts")
+def eval_sts(
+    model: ModelOpt = "minilm",
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks, or all.")] = "all",
+    split: Annotated[str, typer.Option(help="test, dev or train (STS-B, SICK).")] = "test",
+    variant: Annotated[str, typer.Option(help="raw (original text) or senteval.")] = "raw",
+    batch_size: BatchOpt = 32,
+    cache: CacheOpt = True,
+    pooling: PoolingOpt = None,
+    json_out: JsonOut = None,
+    report: ReportOpt = None,
+) -> None:
+    """Spearman/Pearson x100 of cosine similarity vs gold (SimCSE's protocol)."""
+    from finesim.evaluation.sts import evaluate_sts, parse_tasks
+
+    parse_tasks(tasks)
+    _check_out(json_out)
+    result = evaluate_sts(
+        _encoder(model, pooling),
+        tasks,
+        split,
+        variant,
+        batch_size,
+        cache,
+        keep_predictions=report is not None,
+    )
+    _report([result], report)
+    result.pop("predictions", None)
+    _write_json(result, json_out)
+    if str(json_out) != "-":
+        _print_table(
+            f"STS ({variant}, {split}): {model}",
+            ["task", "Spearman", "Pearson", "n"],
+            _sts_rows(result),
+        )
+
+
+@eval_app.command("csfcube")
+def eval_csfcube(
+    model: ModelOpt = "minilm",
+    scoring: Annotated[str, typer.Option(help="min-l2, max-sim, mean-vec, ot or abstract.")] = (
+        "min-l2"
+    ),
+    split: Annotated[str, typer.Option(help="test (two-fold mean) or dev.")] = "test",
+    rankings: Annotated[
+        Path | None, typer.Option(help="Score ranking files (sample_ranked_pools layout) instead.")
+    ] = None,
+    run_file: Annotated[Path | None, typer.Option(help="Write the rankings as a TREC run.")] = None,
+    batch_size: BatchOpt = 32,
+    cache: CacheOpt = True,
+    pooling: PoolingOpt = None,
+    json_out: JsonOut = None,
+    report: ReportOpt = None,
+) -> None:
+    """Faceted query-by-example on CSFCube: MAP and NDCG%20 per facet and aggregated."""
+    from finesim.evaluation.csfcube import (
+        evaluate_csfcube,
+        read_ranking_dir,
+        score_rankings,
+        write_run_file,
+    )
+
+    _check_out(json_out)
+    _check_out(run_file)
+    if rankings is not None:
+        ranked = read_ranking_dir(rankings)
+        result: dict[str, Any] = {"model": str(rankings), "scoring": "rankings", "split": split}
+        result.update(score_rankings(ranked, split))
+    else:
+        result = evaluate_csfcube(_encoder(model, pooling), scoring, split, batch_size, cache)
+        ranked = result.pop("rankings")
+    if run_file is not None:
+        write_run_file(ranked, run_file, f"finesim-{result['scoring']}")
+    _report([result], report)
+    _write_json(result, json_out)
+    if str(json_out) != "-":
+        _print_table(
+            f"CSFCube ({split}): {result['model']} {result['scoring']}",
+            ["facet", "MAP", "NDCG%20"],
+            _csfcube_rows(result),
+        )
+
+
+@eval_app.command("beir")
+def eval_beir(
+    data: Annotated[Path, typer.Option(help="A folder in BEIR format.")],
+    model: ModelOpt = "minilm",
+    split: str = "test",
+    batch_size: BatchOpt = 32,
+    cache: CacheOpt = True,
+    pooling: PoolingOpt = None,
+    json_out: JsonOut = None,
+    report: ReportOpt = None,
+) -> None:
+    """Exact dense retrieval on a BEIR-format folder: nDCG@10, MAP@100, Recall@100, MRR@10."""
+    from finesim.evaluation.retrieval import run_beir
+
+    _check_out(json_out)
+    encoder = _encoder(model, pooling)
+    result = run_beir(
+        encoder, data, split, batch_size=batch_size, cache=cache, show_progress=sys.stderr.isatty()
+    )
+    result = {"model": model, "data": str(data), "split": split, **result}
+    _report([result], report)
+    _write_json(result, json_out)
+    if str(json_out) != "-":
+        keys = ["ndcg@10", "map@100", "recall@100", "mrr@10"]
+        _print_table(
+            f"BEIR {data.name} ({split}): {model}",
+            ["metric", "value"],
+            [[k, result[k]] for k in keys] + [["queries", result["n_queries"]]],
+        )
+
+
+@report_app.command("compare")
+def report_compare(
+    results: Annotated[list[Path], typer.Argument(help="Result JSON files from finesim eval.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the comparison page.")],
+) -> None:
+    """Put several evaluation runs side by side (tables and bar charts)."""
+    from finesim.evaluation.report import compare
+
+    if not out.parent.is_dir():
+        raise FinesimError(f"{out.parent}: no such folder for the report")
+    typer.echo(f"report: {compare(results, out)}")
+
+
+def demo(
+    model: ModelOpt = "minilm",
+    report: Annotated[Path, typer.Option(help="Folder for the HTML report.")] = Path(
+        "demo-output/report"
+    ),
+    batch_size: BatchOpt = 32,
+) -> None:
+    """Evaluate a model on STS-B test and CSFCube (min-l2) beside published figures."""
+    from finesim.data.paths import data_path
+    from finesim.evaluation.csfcube import evaluate_csfcube, read_ranking_dir, score_rankings
+    from finesim.evaluation.sts import evaluate_sts
+
+    start = time.time()
+    encoder = _encoder(model, None)
+    sts = evaluate_sts(encoder, "stsb", batch_size=batch_size, keep_predictions=True)
+    cube = evaluate_csfcube(encoder, "min-l2", batch_size=batch_size)
+    cube.pop("rankings")
+    specter = score_rankings(read_ranking_dir(data_path("csfcube", "sample_ranked_pools")))
+    rows: list[list[Any]] = [
+        [f"finesim {model} STS-B test Spearman", sts["tasks"]["stsb"]["spearman"], "", ""],
+        [f"finesim {model} CSFCube min-l2", "", cube["all"]["map"], cube["all"]["ndcg%20"]],
+        [
+            "SPECTER rankings (CSFCube repo), scored by finesim",
+            "",
+            specter["all"]["map"],
+            specter["all"]["ndcg%20"],
+        ],
+        ["SPECTER, published (CSFCube SOURCE.md)", "", 34.23, 53.28],
+    ]
+    for name, ref in REFERENCES.items():
+        rows.append([f"published: {name}", "", ref["map"], ref["ndcg%20"]])
+    _print_table("finesim demo", ["", "STS-B rho", "CSFCube MAP", "NDCG%20"], rows)
+    _print_table(
+        f"CSFCube min-l2 per facet: {model}", ["facet", "MAP", "NDCG%20"], _csfcube_rows(cube)
+    )
+    report.parent.mkdir(parents=True, exist_ok=True)
+    _report([sts, cube], report)
+    typer.echo(f"done in {time.time() - start:.0f} s", err=True)
