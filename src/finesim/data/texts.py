@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +51,9 @@ class TextFile:
         self.check()
         readers = {
             ".txt": self._txt,
-            ".jsonl": self._jsonl,
-            ".csv": self._delimited,
-            ".tsv": self._delimited,
+            ".jsonl": self._records,
+            ".csv": self._records,
+            ".tsv": self._records,
             ".parquet": self._parquet,
         }
         for index, (where, record_id, text) in enumerate(readers[self.format]()):
@@ -65,74 +65,17 @@ class TextFile:
                 raise FinesimError(f"{where}: empty text (pass --skip-empty to skip empty texts)")
             yield (index if record_id is None else str(record_id)), text
 
-    def _lines(self, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
-        with self.path.open("rb") as f:
-            for number, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                    yield number, line if keep_ends else line.rstrip("\r\n")
-                except UnicodeDecodeError:
-                    raise FinesimError(f"{self.path}:{number}: not valid UTF-8") from None
-
     def _txt(self) -> Iterator[tuple[str, object, object]]:
-        for number, line in self._lines():
+        for number, line in read_lines(self.path):
             if number == 1:
                 line = line.removeprefix("\ufeff")
             yield f"{self.path}:{number}", None, line
 
-    def _jsonl(self) -> Iterator[tuple[str, object, object]]:
-        for number, line in self._lines():
-            where = f"{self.path}:{number}"
-            if not line.strip():
-                if self.skip_empty:
-                    continue
-                raise FinesimError(f"{where}: empty line (pass --skip-empty to skip empty texts)")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FinesimError(f"{where}: invalid JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise FinesimError(f"{where}: expected a JSON object")
-            yield where, self._id(record, where), self._get(record, self.field, where)
-
-    def _get(self, record: dict[str, object], name: str, where: str) -> object:
-        if name not in record:
-            raise FinesimError(f"{where}: no field {name!r}")
-        return record[name]
-
-    def _id(self, record: dict[str, object], where: str) -> object:
-        return None if self.id_field is None else self._get(record, self.id_field, where)
-
-    def _delimited(self) -> Iterator[tuple[str, object, object]]:
-        delimiter = "\t" if self.format == ".tsv" else ","
-        # TSV in this field is unquoted (STS, SentEval): quotes are text, not syntax.
-        lines = (line for _, line in self._lines(keep_ends=True))
-        if delimiter == "\t":
-            reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.reader(lines, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise FinesimError(f"{self.path}: empty file (a header row is expected)") from None
-        header[0] = header[0].removeprefix("\ufeff")
-        columns = {name: i for i, name in enumerate(header)}
-        for name in filter(None, (self.field, self.id_field)):
-            if name not in columns:
-                raise FinesimError(
-                    f"{self.path}: no column {name!r} (columns: {', '.join(header)})"
-                )
-        try:
-            for row in reader:
-                where = f"{self.path}:{reader.line_num}"
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise FinesimError(f"{where}: {len(row)} fields, the header has {len(header)}")
-                ident = None if self.id_field is None else row[columns[self.id_field]]
-                yield where, ident, row[columns[self.field]]
-        except csv.Error as e:
-            raise FinesimError(f"{self.path}:{reader.line_num}: {e}") from None
+    def _records(self) -> Iterator[tuple[str, object, object]]:
+        wanted = [n for n in (self.field, self.id_field) if n]
+        for where, record in read_records(self.path, wanted, skip_blank=self.skip_empty):
+            ident = None if self.id_field is None else record[self.id_field]
+            yield where, ident, record[self.field]
 
     def _parquet(self) -> Iterator[tuple[str, object, object]]:
         import pyarrow.parquet as pq
@@ -153,3 +96,80 @@ class TextFile:
             for ident, text in zip(ids, texts, strict=True):
                 yield f"{self.path}: row {row}", ident, text
                 row += 1
+
+
+def read_lines(path: Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line number, text)``; a line that is not UTF-8 is an error naming it."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise FinesimError(f"{path}:{number}: not valid UTF-8") from None
+            yield number, line if keep_ends else line.rstrip("\r\n")
+
+
+def read_records(
+    path: Path, required: Sequence[str] = (), skip_blank: bool = False
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """``("file:line", record)`` from .jsonl (objects) or .csv/.tsv (header row).
+
+    Every name in ``required`` must be in every record. CSV follows the usual quoting; TSV in
+    this field is unquoted (STS, SentEval), so quotes there are text, not syntax.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _jsonl_records(path, required, skip_blank)
+    elif suffix in (".csv", ".tsv"):
+        yield from _delimited_records(path, required)
+    else:
+        raise FinesimError(f"{path}: unsupported format; use .jsonl, .csv or .tsv")
+
+
+def _jsonl_records(
+    path: Path, required: Sequence[str], skip_blank: bool
+) -> Iterator[tuple[str, dict[str, object]]]:
+    for number, line in read_lines(path):
+        where = f"{path}:{number}"
+        if not line.strip():
+            if skip_blank:
+                continue
+            raise FinesimError(f"{where}: empty line (pass --skip-empty to skip empty texts)")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FinesimError(f"{where}: invalid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise FinesimError(f"{where}: expected a JSON object")
+        for name in required:
+            if name not in record:
+                raise FinesimError(f"{where}: no field {name!r}")
+        yield where, record
+
+
+def _delimited_records(
+    path: Path, required: Sequence[str]
+) -> Iterator[tuple[str, dict[str, object]]]:
+    lines = (line for _, line in read_lines(path, keep_ends=True))
+    if path.suffix.lower() == ".tsv":
+        reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FinesimError(f"{path}: empty file (a header row is expected)") from None
+    header[0] = header[0].removeprefix("\ufeff")
+    for name in required:
+        if name not in header:
+            raise FinesimError(f"{path}: no column {name!r} (columns: {', '.join(header)})")
+    try:
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise FinesimError(f"{where}: {len(row)} fields, the header has {len(header)}")
+            yield where, dict(zip(header, row, strict=True))
+    except csv.Error as e:
+        raise FinesimError(f"{path}:{reader.line_num}: {e}") from None
