@@ -289,14 +289,18 @@ class Encoder(nn.Module):
         if not target.parent.is_dir():
             raise FinesimError(f"{target.parent}: no such folder for the saved model")
         with atomic_path(target, directory=True) as tmp:
-            save_parts(
-                tmp,
-                transformer=self.transformer,
-                tokenizer=self.tokenizer,
-                pooling=self.pooling,
-                dense=list(self.dense),  # type: ignore[arg-type]
-                normalize=self.normalize,
-                max_length=self.max_length,
-                do_lower_case=self.do_lower_case,
-            )
+            self.write_folder(tmp)
         return target
+
+    def write_folder(self, folder: Path) -> None:
+        """Write the sentence-transformers files into an existing, empty ``folder``."""
+        save_parts(
+            folder,
+            transformer=self.transformer,
+            tokenizer=self.tokenizer,
+            pooling=self.pooling,
+            dense=list(self.dense),  # type: ignore[arg-type]
+            normalize=self.normalize,
+            max_length=self.max_length,
+            do_lower_case=self.do_lower_case,
+        )
