@@ -138,10 +138,12 @@ def info(
 
 
 from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
+from finesim.training.commands import train_command  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(report_app, name="report")
 app.command("demo")(demo)
+app.command("train")(train_command)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -16,18 +18,35 @@ def distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+class _Gather(torch.autograd.Function):
+    """all_gather whose backward hands each process the summed gradient of its own rows."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, t.contiguous())
+        ctx.rows = len(t)
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)  # every process's loss depends on these rows
+        start = dist.get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
 def gather(t: torch.Tensor) -> torch.Tensor:
     """Concatenate ``t`` from every process in rank order, keeping gradients.
 
     Under DDP each process then sees every process's embeddings as in-batch negatives, and
     the backward pass sends each process the gradient of its own rows. Without a process
-    group it returns ``t`` unchanged.
+    group it returns ``t`` unchanged. Rows per process must be equal.
     """
     if not distributed():
         return t
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(t.contiguous()), dim=0)
+    out: torch.Tensor = _Gather.apply(t)
+    return out
 
 
 def rank_offset(local_rows: int) -> int:

@@ -1,0 +1,277 @@
+"""The training loop, top to bottom: data, model, loss, optimizer, schedule, eval, checkpoint,
+resume. A newcomer should be able to read one step of training here without opening other
+files.
+
+Output folder: ``last/`` (the latest checkpoint; after the run, the final model), ``best/``
+(the best evaluation so far), ``metrics.jsonl`` and ``config.json``. Every folder is a
+sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from finesim._atomic import atomic_path
+from finesim.data.pairs import Example, load_examples
+from finesim.errors import FinesimError
+from finesim.losses import LOSSES, backward, cached_backward
+from finesim.models.encoder import Encoder
+from finesim.progress import progress_bar
+from finesim.training import checkpoint, distributed
+from finesim.training.config import TrainConfig
+from finesim.training.schedule import warmup_linear
+
+log = logging.getLogger(__name__)
+
+
+def build_loss(config: TrainConfig, dim: int) -> nn.Module:
+    """The loss module named by the config, with its arguments."""
+    if config.loss not in LOSSES:
+        raise FinesimError(f"unknown loss {config.loss!r}; one of {', '.join(LOSSES)}")
+    cls = LOSSES[config.loss]
+    args = dict(config.loss_args)
+    if config.loss in ("softmax", "infonce"):
+        args["dim"] = dim
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise FinesimError(f"loss_args for {config.loss}: {e}") from None
+
+
+def build_evaluator(name: str) -> Callable[[Encoder], dict[str, Any]] | None:
+    if not name:
+        return None
+    from finesim.evaluation.csfcube import CSFCubeEvaluator
+    from finesim.evaluation.sts import STSEvaluator
+
+    evaluators: dict[str, Callable[[], Callable[[Encoder], dict[str, Any]]]] = {
+        "stsb-dev": lambda: STSEvaluator("stsb", "dev"),
+        "sts-test": lambda: STSEvaluator("all", "test"),
+        "csfcube-dev": lambda: CSFCubeEvaluator("min-l2", "dev"),
+    }
+    if name not in evaluators:
+        raise FinesimError(f"unknown evaluator {name!r}; one of {', '.join(evaluators)}")
+    return evaluators[name]()
+
+
+def _optimizer(config: TrainConfig, modules: list[nn.Module]) -> torch.optim.Optimizer:
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for module in modules:
+        for name, p in module.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    raise FinesimError(f"unknown optimizer {config.optimizer!r}; use adamw or adam")
+
+
+def _batch(examples: list[Example], index: torch.Tensor) -> tuple[dict[str, list[str]], Any]:
+    chosen = [examples[int(i)] for i in index]
+    texts = {role: [e.texts[role] for e in chosen] for role in chosen[0].texts}
+    labels = None
+    if chosen[0].label is not None:
+        labels = torch.tensor([float(e.label) for e in chosen])  # type: ignore[arg-type]
+    return texts, labels
+
+
+def train(  # noqa: C901 - one readable loop on purpose (see the module docstring)
+    config: TrainConfig,
+    model: str,
+    out: Path,
+    *,
+    resume: bool = False,
+    examples: list[Example] | None = None,
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` as ``config`` says and write the result under ``out``."""
+    rank, world, device = distributed.setup()
+    main = rank == 0
+    if config.batch_size % world:
+        raise FinesimError(f"batch_size {config.batch_size} must divide by {world} processes")
+    if out.exists() and not resume and any(out.iterdir()):
+        raise FinesimError(f"{out}: exists and is not empty; pass --resume or another --out")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(world)
+
+    # --- data, model, loss, optimizer, schedule -----------------------------------------
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    data = (
+        examples
+        if examples is not None
+        else load_examples(config.data, config.format, config.columns)
+    )
+    encoder = Encoder(model, device=device)
+    loss_fn = build_loss(config, encoder.dim).to(device)
+    local = config.batch_size // world
+    per_epoch = (
+        len(data) // config.batch_size if world > 1 else math.ceil(len(data) / config.batch_size)
+    )
+    if per_epoch < 1:
+        raise FinesimError(f"{len(data)} examples make no batch of {config.batch_size}")
+    total = per_epoch * config.epochs
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    warmup = config.warmup_steps if config.warmup_steps >= 0 else int(config.warmup_ratio * total)
+    optimizer = _optimizer(config, [encoder, loss_fn])
+    scheduler = warmup_linear(optimizer, warmup, total)
+    evaluator = build_evaluator(config.evaluator) if main else None
+    max_length = config.max_length or None
+    params = [p for m in (encoder, loss_fn) for p in m.parameters() if p.requires_grad]
+
+    # --- resume -------------------------------------------------------------------------
+    step, epoch, batch_in_epoch, best = 0, 0, 0, -math.inf
+    last = out / "last"
+    if resume and (last / checkpoint.STATE).is_file():
+        state = checkpoint.load(last, encoder)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        loss_fn.load_state_dict(state["loss"])
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        best = state["best"]
+        checkpoint.set_rng_state(
+            state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]
+        )
+        if main:
+            log.info("resuming at step %d (epoch %d, batch %d)", step, epoch, batch_in_epoch)
+    elif main:
+        with atomic_path(out / "config.json") as tmp:
+            tmp.write_text(json.dumps({"model": model, **dataclasses.asdict(config)}, indent=2))
+
+    def save_checkpoint() -> None:
+        states = _gather_rng(world)
+        if main:
+            checkpoint.save(
+                last,
+                encoder,
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "loss": loss_fn.state_dict(),
+                    "step": step,
+                    "epoch": epoch,
+                    "batch_in_epoch": batch_in_epoch,
+                    "best": best,
+                    "rng": states,
+                },
+            )
+        distributed.barrier(world)
+
+    def evaluate() -> None:
+        nonlocal best
+        if evaluator is not None:
+            encoder.eval()
+            result = evaluator(encoder)
+            _log(out, {"step": step, "eval": result["primary"], "score": result["score"]})
+            if result["score"] > best:
+                best = result["score"]
+                encoder.save(out / "best", overwrite=True)
+        distributed.barrier(world)
+
+    # --- the loop -----------------------------------------------------------------------
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
+    started, losses = time.time(), []
+    show = main and (sys.stderr.isatty() if show_progress is None else show_progress)
+    with progress_bar(show, total, "training") as advance:
+        if advance is not None:
+            advance(step)
+        while epoch < config.epochs and step < total:
+            order = torch.randperm(
+                len(data), generator=torch.Generator().manual_seed(config.seed + epoch)
+            )
+            while batch_in_epoch < per_epoch and step < total:
+                rows = order[
+                    batch_in_epoch * config.batch_size : (batch_in_epoch + 1) * config.batch_size
+                ]
+                texts, labels = _batch(data, rows[rank * local : (rank + 1) * local])
+                labels = None if labels is None else labels.to(device)
+                encoder.train()
+                loss_fn.train()
+                optimizer.zero_grad(set_to_none=True)
+                with autocast:
+                    if config.mini_batch:
+                        loss = cached_backward(
+                            encoder, loss_fn, texts, labels, config.mini_batch, max_length
+                        )
+                    else:
+                        loss = backward(encoder, loss_fn, texts, labels, max_length)
+                distributed.average_gradients(params, world)
+                if config.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                batch_in_epoch += 1
+                losses.append(distributed.mean_across(loss, world, device))
+                if advance is not None:
+                    advance(1)
+                if main and (step % config.log_every == 0 or step == total):
+                    _log(
+                        out,
+                        {
+                            "step": step,
+                            "epoch": epoch,
+                            "loss": float(np.mean(losses)),
+                            "lr": scheduler.get_last_lr()[0],
+                            "seconds": time.time() - started,
+                        },
+                    )
+                    losses = []
+                if config.eval_every and step % config.eval_every == 0:
+                    evaluate()
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save_checkpoint()
+            if batch_in_epoch >= per_epoch:
+                epoch, batch_in_epoch = epoch + 1, 0
+                if not config.eval_every:
+                    evaluate()
+    save_checkpoint()
+    distributed.teardown(world)
+    return {
+        "out": str(out),
+        "steps": step,
+        "best": best if best > -math.inf else None,
+        "seconds": time.time() - started,
+        "processes": world,
+        "rank": rank,
+    }
+
+
+def _gather_rng(world: int) -> list[dict[str, Any]]:
+    """Every process's RNG state (dropout masks differ per process), for exact resume."""
+    state = checkpoint.rng_state()
+    if world == 1:
+        return [state]
+    import torch.distributed as dist
+
+    states: list[Any] = [None] * world
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _log(out: Path, record: dict[str, Any]) -> None:
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n")

@@ -1,0 +1,206 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from finesim import FinesimError
+from finesim.data.pairs import load_examples, read_file
+from finesim.training import TrainConfig, load_config, train
+from finesim.training.config import recipe_names
+from tests.conftest import REPO, SENTENCES, build_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "pairs.jsonl"
+    with path.open("w") as f:
+        for i in range(400):
+            f.write(json.dumps({"anchor": SENTENCES[i % 30], "positive": SENTENCES[(i + 1) % 30]}))
+            f.write("\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_no_dropout(tmp_path_factory):
+    folder = build_tiny_bert(tmp_path_factory.mktemp("nodrop") / "bert")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _losses(out):
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r["loss"] for r in map(json.loads, lines) if "loss" in r]
+
+
+def test_recipes_load_with_the_papers_settings():
+    assert set(recipe_names()) >= {
+        "sbert-nli",
+        "sbert-sts",
+        "simcse-unsup",
+        "simcse-sup",
+        "aspire-cocite",
+    }
+    sup = load_config("simcse-sup")
+    assert (sup.batch_size, sup.mini_batch, sup.lr, sup.loss_args["temperature"]) == (
+        512,
+        64,
+        5e-5,
+        0.05,
+    )
+    unsup = load_config("simcse-unsup", ["epochs=2", "loss_args={temperature: 0.1}"])
+    assert unsup.epochs == 2 and unsup.loss_args == {"temperature": 0.1}
+    aspire = load_config("aspire-cocite")
+    assert (aspire.optimizer, aspire.lr, aspire.warmup_steps) == ("adam", 2e-5, 1000)
+    with pytest.raises(FinesimError, match="unknown setting 'epoch'"):
+        load_config("sbert-sts", ["epoch=3"])
+    with pytest.raises(FinesimError, match="must be a number"):
+        load_config("sbert-sts", ["lr=fast"])
+    with pytest.raises(FinesimError, match="unknown recipe"):
+        load_config("bert-magic")
+
+
+def test_data_readers_name_bad_rows(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("sentence1,sentence2,score\na,b,3.5\nc,d,high\n")
+    with pytest.raises(FinesimError, match=r"s.csv:3: label 'high' is not a number"):
+        read_file(f, "scored")
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"anchor": "a", "positive": "b", "negative": "c"}\n{"anchor": "a"}\n')
+    with pytest.raises(FinesimError, match=r"t.jsonl:2: no field 'positive'"):
+        read_file(f, "triples")
+    f = tmp_path / "c.jsonl"
+    f.write_text('{"a": "x", "b": "y"}\n')
+    assert read_file(f, "cocite")[0].texts == {"anchor": "x", "positive": "y"}
+    f = tmp_path / "l.tsv"
+    f.write_text("sentence1\tsentence2\tlabel\np\th\tcontradiction\n")
+    assert read_file(f, "labelled")[0].label == 2.0
+    (tmp_path / "u.txt").write_text("one\n\ntwo\n")
+    assert [e.texts["anchor"] for e in read_file(tmp_path / "u.txt", "text")] == ["one", "two"]
+
+
+def test_loss_goes_down_and_outputs_are_models(tiny_st, pairs_file, tmp_path):
+    config = TrainConfig(
+        data=str(pairs_file), batch_size=16, epochs=3, lr=1e-3, log_every=5, checkpoint_every=0
+    )
+    summary = train(config, str(tiny_st), tmp_path / "run")
+    losses = _losses(tmp_path / "run")
+    assert summary["steps"] == 75 and np.mean(losses[-3:]) < 0.85 * np.mean(losses[:3])
+    from finesim import Encoder
+
+    assert Encoder(tmp_path / "run" / "last").encode("a cat").shape == (32,)
+    with pytest.raises(FinesimError, match="not empty"):
+        train(config, str(tiny_st), tmp_path / "run")
+
+
+def test_sts_regression_with_evaluator_keeps_the_best(tiny_st, tmp_path):
+    examples = (
+        load_examples("stsb-train", "scored")[:64]
+        if (REPO.parent / "shared").exists()
+        else pytest.skip("no STS data")
+    )
+    config = TrainConfig(
+        loss="cosine", batch_size=16, epochs=2, lr=5e-4, evaluator="stsb-dev", checkpoint_every=0
+    )
+    summary = train(config, str(tiny_st), tmp_path / "run", examples=examples)
+    assert summary["best"] is not None and (tmp_path / "run" / "best" / "modules.json").is_file()
+    evals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals if "eval" in e] == [4, 8]
+
+
+def _run(args, env, **kw):
+    return subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_st, pairs_file, tmp_path):
+    """SIGKILL mid-epoch, --resume: the final weights equal an uninterrupted run's."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    base = [
+        sys.executable,
+        "-m",
+        "finesim",
+        "train",
+        "-m",
+        str(tiny_st),
+        "--data",
+        str(pairs_file),
+        "--set",
+        "batch_size=4",
+        "--set",
+        "epochs=2",
+        "--set",
+        "checkpoint_every=7",
+        "--set",
+        "lr=1e-3",
+    ]
+    whole = _run([*base, "--out", str(tmp_path / "whole")], env, check=True)
+    assert whole.returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "--out", str(out)], env=env, stderr=subprocess.PIPE)
+    state = out / "last" / "trainer_state.pt"
+    deadline = time.time() + 120
+    while not state.exists():
+        assert proc.poll() is None and time.time() < deadline, "finished before the kill"
+        time.sleep(0.01)
+    time.sleep(0.3)  # mid-epoch, past the checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    import torch
+
+    killed_at = torch.load(state, weights_only=True)["step"]
+    assert 0 < killed_at < 200, killed_at
+    resumed = _run([*base, "--out", str(out), "--resume", "--json"], env, check=True)
+    assert json.loads(resumed.stdout)["steps"] == 200
+    a = load_file(str(tmp_path / "whole" / "last" / "trainer_model.safetensors"))
+    b = load_file(str(out / "last" / "trainer_model.safetensors"))
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    print(f"\nkilled at step {killed_at}, resumed: max abs weight difference {worst:.2e}")
+    assert worst <= 1e-6
+
+
+def test_two_processes_follow_the_single_process_loss_curve(tiny_no_dropout, pairs_file, tmp_path):
+    """torchrun, 2 processes x batch 8 with gathered negatives == 1 process x batch 16."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    common = [
+        "train",
+        "-m",
+        str(tiny_no_dropout),
+        "--data",
+        str(pairs_file),
+        "--set",
+        "batch_size=16",
+        "--set",
+        "max_steps=12",
+        "--set",
+        "log_every=1",
+        "--set",
+        "checkpoint_every=0",
+        "--set",
+        "lr=1e-3",
+    ]
+    one = _run([sys.executable, "-m", "finesim", *common, "--out", str(tmp_path / "one")], env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "finesim",
+    ]
+    two = _run([*torchrun, *common, "--out", str(tmp_path / "two")], env, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    worst = float(np.max(np.abs(np.array(a) - np.array(b))))
+    print(f"\n1 process vs 2 processes, 12 steps: max loss difference {worst:.2e}")
+    assert len(a) == len(b) == 12 and worst <= 1e-4
