@@ -86,3 +86,13 @@ def test_eval_errors_are_one_line(cli, tiny_st, tmp_path):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and pattern in lines[0], (args, err)
         assert "Traceback" not in out + err
+
+
+@needs_data
+def test_public_evaluate_entry_point(tiny_st):
+    import finesim
+
+    result = finesim.evaluate(tiny_st, "sts", tasks="stsb", split="dev", cache=False)
+    assert result["primary"] == "spearman" and result["tasks"]["stsb"]["n"] == 1500
+    with pytest.raises(finesim.FinesimError, match="unknown task"):
+        finesim.evaluate(tiny_st, "glue")
