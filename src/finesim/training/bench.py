@@ -1,0 +1,224 @@
+"""``finesim bench train``: does training help, and how fast is it next to sentence-transformers.
+
+Three measurements on one machine, JSON out:
+- ``sts``: the sbert-sts recipe for one epoch on STS-B train; STS-B dev Spearman before/after.
+- ``simcse``: the simcse-sup recipe on the NLI triples; the 7-task STS table before/after.
+- ``throughput``: steps/s of finesim's loop and of sentence-transformers' own trainer on the
+  same model, loss (InfoNCE = MultipleNegativesRankingLoss, scale 20 = 1/0.05), batch size,
+  max length and data, interleaved repetitions, medians.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from finesim._atomic import atomic_path
+from finesim.data.pairs import load_examples
+from finesim.errors import FinesimError
+from finesim.evaluation.sts import evaluate_sts
+from finesim.models.encoder import Encoder
+from finesim.training.config import load_config
+from finesim.training.trainer import train
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _table(result: dict[str, Any]) -> dict[str, float]:
+    return {t: r["spearman"] for t, r in result["tasks"].items()} | {
+        "avg": result["avg"]["spearman"]
+    }
+
+
+def bench_sts(model: str, epochs: int = 1) -> dict[str, Any]:
+    before = evaluate_sts(Encoder(model), "stsb", "dev", cache=False)["tasks"]["stsb"]["spearman"]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(
+            "sbert-sts", [f"epochs={epochs}", "evaluator=''", "checkpoint_every=0"]
+        )
+        summary = train(config, model, Path(tmp) / "run", show_progress=False)
+        after_model = Encoder(Path(tmp) / "run" / "last")
+        after = evaluate_sts(after_model, "stsb", "dev", cache=False)["tasks"]["stsb"]["spearman"]
+    return {
+        "recipe": "sbert-sts",
+        "epochs": epochs,
+        "steps": summary["steps"],
+        "seconds": summary["seconds"],
+        "stsb_dev_spearman_before": before,
+        "stsb_dev_spearman_after": after,
+    }
+
+
+def bench_simcse(model: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    before = _table(evaluate_sts(Encoder(model), "all", "test"))
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(
+            "simcse-sup", ["evaluator=''", "checkpoint_every=0", *(overrides or [])]
+        )
+        summary = train(config, model, Path(tmp) / "run", show_progress=False)
+        after = _table(
+            evaluate_sts(Encoder(Path(tmp) / "run" / "last"), "all", "test", cache=False)
+        )
+    return {
+        "recipe": "simcse-sup",
+        "settings": overrides or [],
+        "steps": summary["steps"],
+        "seconds": summary["seconds"],
+        "sts_before": before,
+        "sts_after": after,
+    }
+
+
+def _finesim_steps_per_s(
+    model: str, pairs: list[Any], steps: int, batch: int, max_length: int
+) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [
+            f"batch_size={batch}",
+            f"max_steps={steps}",
+            f"max_length={max_length}",
+            "checkpoint_every=0",
+            "log_every=1000",
+            "loss_args={temperature: 0.05}",
+            "warmup_ratio=0.0",
+            "lr=2e-5",
+            "weight_decay=0.0",
+        ]
+        summary = train(
+            load_config(None, overrides),
+            model,
+            Path(tmp) / "run",
+            examples=pairs,
+            show_progress=False,
+        )
+    return float(summary["steps"]) / float(summary["seconds"])
+
+
+def _st_steps_per_s(
+    model_dir: str, pairs: list[Any], steps: int, batch: int, max_length: int
+) -> float:
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    st = SentenceTransformer(model_dir, device="cpu")
+    st.max_seq_length = max_length
+    data = Dataset.from_dict(
+        {
+            "anchor": [p.texts["anchor"] for p in pairs],
+            "positive": [p.texts["positive"] for p in pairs],
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=batch,
+            max_steps=steps,
+            learning_rate=2e-5,
+            warmup_ratio=0.0,
+            weight_decay=0.0,
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            dataloader_num_workers=0,
+            seed=42,
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=st,
+            args=args,
+            train_dataset=data,
+            loss=MultipleNegativesRankingLoss(st, scale=20.0),
+        )
+        start = time.time()
+        trainer.train()
+        return steps / (time.time() - start)
+
+
+def bench_throughput(
+    model: str, steps: int = 20, batch: int = 32, max_length: int = 64, repeats: int = 3
+) -> dict[str, Any]:
+    from finesim.models import registry
+
+    folder = str(registry.resolve(model))
+    triples = load_examples("snli-triples", "triples")
+    pairs = [
+        type(t)({"anchor": t.texts["anchor"], "positive": t.texts["positive"]}) for t in triples
+    ]
+    pairs = pairs[: steps * batch]
+    ours, theirs = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine load hits both
+        ours.append(_finesim_steps_per_s(folder, pairs, steps, batch, max_length))
+        theirs.append(_st_steps_per_s(folder, pairs, steps, batch, max_length))
+    f, s = statistics.median(ours), statistics.median(theirs)
+    return {
+        "model": model,
+        "steps": steps,
+        "batch_size": batch,
+        "max_length": max_length,
+        "loss": "InfoNCE / MultipleNegativesRankingLoss (temperature 0.05)",
+        "finesim_steps_per_s": f,
+        "st_steps_per_s": s,
+        "ratio": f / s,
+        "finesim_runs": ours,
+        "st_runs": theirs,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def bench_train_command(
+    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    part: Annotated[str, typer.Option(help="sts, simcse, throughput or all.")] = "all",
+    steps: Annotated[int, typer.Option(min=1, help="Steps per throughput run.")] = 20,
+    batch_size: Annotated[int, typer.Option(min=2)] = 32,
+    max_length: Annotated[int, typer.Option(min=8)] = 64,
+    simcse_set: Annotated[
+        list[str] | None, typer.Option("--simcse-set", help="Override a simcse-sup setting.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the JSON here.")
+    ] = None,
+) -> None:
+    """Training evidence: STS before/after, SimCSE before/after, speed vs sentence-transformers."""
+    parts = ["sts", "simcse", "throughput"] if part == "all" else part.split(",")
+    unknown = [p for p in parts if p not in ("sts", "simcse", "throughput")]
+    if unknown:
+        raise FinesimError(f"unknown part(s) {unknown}; use sts, simcse, throughput or all")
+    result: dict[str, Any] = {}
+    if "sts" in parts:
+        result["sts"] = bench_sts(model)
+    if "simcse" in parts:
+        result["simcse"] = bench_simcse(model, simcse_set)
+    if "throughput" in parts:
+        result["throughput"] = bench_throughput(model, steps, batch_size, max_length)
+    text = json.dumps(result, indent=2)
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(text + "\n")
+    typer.echo(text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench train`` to the ``bench`` group (made if not there)."""
+    bench = next(
+        (g.typer_instance for g in app.registered_groups if g.name == "bench" and g.typer_instance),
+        None,
+    )
+    if bench is None:
+        bench = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
+        app.add_typer(bench, name="bench")
+    bench.command("train")(bench_train_command)
