@@ -6,6 +6,7 @@ from finesim import losses  # noqa: E402
 from finesim.errors import FinesimError  # noqa: E402
 from finesim.evaluation.api import evaluate  # noqa: E402
 from finesim.models.encoder import Encoder  # noqa: E402
+from finesim.search import Index  # noqa: E402
 from finesim.training import train  # noqa: E402
 
-__all__ = ["Encoder", "FinesimError", "__version__", "evaluate", "losses", "train"]
+__all__ = ["Encoder", "FinesimError", "Index", "__version__", "evaluate", "losses", "train"]

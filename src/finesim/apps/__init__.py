@@ -1,0 +1,1 @@
+"""Applications of sentence embeddings: paraphrase mining, text classification."""

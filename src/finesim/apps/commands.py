@@ -1,0 +1,175 @@
+"""``finesim mine paraphrases`` and ``finesim classify train/predict``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from finesim._atomic import atomic_path
+from finesim.errors import FinesimError
+
+mine_app = typer.Typer(help="Mine similar pairs from a collection of texts.", no_args_is_help=True)
+classify_app = typer.Typer(
+    help="Classify texts with a linear classifier on embeddings.", no_args_is_help=True
+)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
+]
+FieldOpt = Annotated[str, typer.Option(help="jsonl field or csv/tsv/parquet column of the text.")]
+BatchOpt = Annotated[int, typer.Option(min=1)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _texts(path: Path, field: str, id_field: str | None = None) -> tuple[list[Any], list[str]]:
+    from finesim.data.texts import TextFile
+
+    rows = list(TextFile(path, field=field, id_field=id_field))
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _check_out(path: Path | None, overwrite: bool) -> None:
+    if path is None:
+        return
+    if path.exists() and not overwrite:
+        raise FinesimError(f"{path} exists; pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        raise FinesimError(f"{path.parent}: no such folder for the output")
+
+
+def _write_rows(path: Path | None, header: list[str], rows: list[list[Any]], as_json: bool) -> None:
+    """Rows as JSON lines (``.jsonl`` or --json), else tab- or comma-separated, to a file or
+    stdout; files are written atomically."""
+    if path is None:
+        if as_json:
+            typer.echo(json.dumps([dict(zip(header, r, strict=True)) for r in rows], indent=2))
+        else:
+            writer = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+            writer.writerows([header, *rows])
+        return
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
+        if path.suffix == ".jsonl" or as_json:
+            for r in rows:
+                f.write(json.dumps(dict(zip(header, r, strict=True)), ensure_ascii=False) + "\n")
+        else:
+            delimiter = "," if path.suffix == ".csv" else "\t"
+            csv.writer(f, delimiter=delimiter, lineterminator="\n").writerows([header, *rows])
+
+
+@mine_app.command("paraphrases")
+def mine_paraphrases_command(
+    input: Annotated[Path, typer.Argument(help="Texts: .txt .jsonl .csv .tsv .parquet")],
+    model: ModelOpt = "minilm",
+    field: FieldOpt = "text",
+    id_field: Annotated[str | None, typer.Option(help="Field holding ids.")] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Neighbours kept per text.")] = 5,
+    threshold: Annotated[
+        float | None, typer.Option(help="Keep pairs with cosine at or above this.")
+    ] = None,
+    max_pairs: Annotated[int | None, typer.Option(min=1, help="Keep the best N pairs.")] = None,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Texts compared at a time (memory: chunk^2).")
+    ] = 2048,
+    batch_size: BatchOpt = 32,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help=".tsv, .csv or .jsonl (default: stdout).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """The most similar pairs of texts in a file (paraphrases, duplicates), best first."""
+    from finesim.apps.paraphrase import mine_paraphrases
+    from finesim.cli import _load
+
+    _check_out(out, overwrite)
+    ids, texts = _texts(input, field, id_field)
+    vectors = _load(model).encode(texts, batch_size=batch_size)
+    pairs = mine_paraphrases(
+        vectors, top_k=top_k, threshold=threshold, chunk=chunk_size, max_pairs=max_pairs
+    )
+    rows = [[round(s, 6), ids[i], ids[j], texts[i], texts[j]] for s, i, j in pairs]
+    _write_rows(out, ["score", "id_a", "id_b", "text_a", "text_b"], rows, json_out)
+    typer.echo(f"{len(rows)} pairs among {len(texts)} texts", err=True)
+
+
+@classify_app.command("train")
+def classify_train(
+    data: Annotated[Path, typer.Option(help="Labelled texts: .csv .tsv .jsonl .parquet")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the classifier.")],
+    model: ModelOpt = "minilm",
+    text_field: Annotated[str, typer.Option(help="Column of the text.")] = "text",
+    label_field: Annotated[str, typer.Option(help="Column of the label.")] = "label",
+    test_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Which rows are held out.")] = 0,
+    c: Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)] = 4.0,
+    batch_size: BatchOpt = 32,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing classifier.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Train a logistic-regression classifier on embeddings; accuracy on a held-out split."""
+    from finesim.apps.classify import train_classifier
+    from finesim.cli import _load
+
+    if out.exists() and not overwrite:
+        raise FinesimError(f"{out} exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise FinesimError(f"{out.parent}: no such folder for the classifier")
+    _, texts = _texts(data, text_field)
+    _, labels = _texts(data, label_field)
+    head, report = train_classifier(
+        _load(model),
+        texts,
+        labels,
+        test_fraction=test_fraction,
+        seed=seed,
+        c=c,
+        batch_size=batch_size,
+    )
+    head.save(out, overwrite=overwrite)
+    report["classifier"] = str(out)
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(
+        f"classifier -> {out}: {len(report['classes'])} classes, held out {report['test_rows']} "
+        f"rows: accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f} "
+        f"(majority class {report['majority_baseline']:.4f})"
+    )
+
+
+@classify_app.command("predict")
+def classify_predict(
+    classifier: Annotated[Path, typer.Option(help="A folder from `finesim classify train`.")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="Texts to label.")],
+    field: FieldOpt = "text",
+    id_field: Annotated[str | None, typer.Option(help="Field holding ids.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Default: the classifier's own model.")
+    ] = None,
+    batch_size: BatchOpt = 32,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help=".csv, .tsv or .jsonl (default: stdout).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Label each text with the classifier's most probable class."""
+    from finesim.apps.classify import predict
+    from finesim.apps.linear import LinearHead
+    from finesim.cli import _load
+
+    _check_out(out, overwrite)
+    head = LinearHead.load(classifier)
+    ids, texts = _texts(input, field, id_field)
+    encoder = _load(model or str(head.meta.get("model", "minilm")))
+    labels, probabilities = predict(head, encoder, texts, batch_size=batch_size)
+    rows = [
+        [i, label, round(float(p), 6)]
+        for i, label, p in zip(ids, labels, probabilities, strict=True)
+    ]
+    _write_rows(out, ["id", "label", "probability"], rows, json_out)

@@ -1,0 +1,99 @@
+"""``finesim facets train`` and ``finesim facets predict``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finesim.errors import FinesimError
+
+facets_app = typer.Typer(
+    help="Tag abstract sentences as background, method, result or other.", no_args_is_help=True
+)
+
+
+@facets_app.command("train")
+def facets_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tagger.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
+    ] = "minilm",
+    docs: Annotated[
+        Path | None,
+        typer.Option(help="Labelled documents jsonl(.gz) (default: CSFCube's abstracts)."),
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Share of papers held out.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Which papers are held out.")] = 0,
+    c: Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)] = 4.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing tagger.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Fit the tagger on sentence embeddings + positions; report accuracy on held-out papers."""
+    from finesim.cli import _load
+    from finesim.data.csfcube import ABSTRACTS
+    from finesim.data.documents import read_documents
+    from finesim.data.paths import data_path
+    from finesim.facets.train import train_tagger
+
+    if out.exists() and not overwrite:
+        raise FinesimError(f"{out} exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise FinesimError(f"{out.parent}: no such folder for the tagger")
+    documents = list(read_documents(docs or data_path("csfcube", ABSTRACTS)))
+    tagger, report = train_tagger(
+        _load(model), documents, test_fraction=test_fraction, seed=seed, c=c, batch_size=batch_size
+    )
+    tagger.save(out, overwrite=overwrite)
+    report["tagger"] = str(out)
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(
+        f"facet tagger -> {out}: held-out papers {report['test_documents']} "
+        f"({report['test_sentences']} sentences): accuracy {report['accuracy']:.4f}, "
+        f"macro-F1 {report['macro_f1']:.4f}"
+    )
+    for name, row in report["per_class"].items():
+        typer.echo(
+            f"  {name:>10}: precision {row['precision']:.3f} recall {row['recall']:.3f} "
+            f"F1 {row['f1']:.3f} (n={row['support']})"
+        )
+
+
+@facets_app.command("predict")
+def facets_predict(
+    tagger: Annotated[Path, typer.Option(help="A tagger folder (`finesim facets train`).")],
+    docs: Annotated[Path, typer.Option(help="Documents jsonl(.gz).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Documents with labels, jsonl.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Default: the tagger's own model.")
+    ] = None,
+    relabel: Annotated[
+        bool, typer.Option(help="Replace labels the documents already have.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Label the sentences of documents that have no labels (all of them with --relabel)."""
+    from finesim.cli import _load
+    from finesim.data.documents import read_documents, write_documents
+    from finesim.facets.tagger import FacetTagger, fill_labels
+    from finesim.facets.train import sentence_vectors
+
+    if out.exists() and not overwrite:
+        raise FinesimError(f"{out} exists; pass --overwrite to replace it")
+    head = FacetTagger.load(tagger)
+    documents = list(read_documents(docs))
+    encoder = _load(model or head.model)
+    head.check(encoder.fingerprint())
+    if relabel:
+        for doc in documents:
+            doc.labels = None
+    vectors = sentence_vectors(encoder, documents, batch_size=batch_size, cache=False)
+    labelled = fill_labels(head, documents, vectors)
+    write_documents(documents, out)
+    typer.echo(f"labelled {labelled} of {len(documents)} documents -> {out}", err=True)

@@ -1,0 +1,112 @@
+"""Facet tagging: which sentences of an abstract are background, method, result or other.
+
+A linear classifier on each sentence's embedding plus where the sentence sits in its abstract
+(backgrounds come first, results last). Objective counts as background, as in Aspire. The
+tagger remembers the fingerprint of the encoder it was trained with and refuses any other,
+since its weights mean nothing for another model's vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim.apps.linear import LinearHead
+from finesim.docsim.docs import facet_of
+from finesim.errors import FinesimError
+
+CLASSES = ("background", "method", "result", "other")
+POSITION_FEATURES = 6
+
+
+def tag_class(label: str) -> str:
+    """The tagger's class of a sentence label (``objective_label`` -> ``background``)."""
+    return facet_of(label.lower())
+
+
+def position_features(n: int) -> np.ndarray:
+    """Per sentence of an ``n``-sentence abstract: relative position and its square, first,
+    last, and distances (capped at 5) from the start and the end."""
+    i = np.arange(n, dtype=np.float32)
+    rel = i / max(n - 1, 1)
+    return np.stack(
+        [rel, rel**2, i == 0, i == n - 1, np.minimum(i, 5) / 5, np.minimum(n - 1 - i, 5) / 5],
+        axis=1,
+    ).astype(np.float32)
+
+
+def features(vectors: np.ndarray) -> np.ndarray:
+    """Tagger input for the sentence vectors of one abstract (sentences in order)."""
+    return np.concatenate([vectors.astype(np.float32), position_features(len(vectors))], axis=1)
+
+
+class FacetTagger:
+    """Predicts a facet per sentence from the sentence vectors of one abstract."""
+
+    def __init__(self, head: LinearHead) -> None:
+        self.head = head
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.head.meta.get("fingerprint", ""))
+
+    @property
+    def model(self) -> str:
+        """The model the tagger was trained on (a name or folder)."""
+        return str(self.head.meta.get("model", ""))
+
+    @classmethod
+    def fit(
+        cls,
+        vectors: Sequence[np.ndarray],
+        labels: Sequence[Sequence[str]],
+        *,
+        c: float = 4.0,
+        meta: dict[str, Any] | None = None,
+    ) -> FacetTagger:
+        """Fit on abstracts: ``vectors[i]`` are the sentence vectors of abstract ``i``."""
+        x = np.concatenate([features(v) for v in vectors])
+        y = [tag_class(label) for doc in labels for label in doc]
+        return cls(LinearHead.fit(x, y, c=c, meta={"kind": "facet-tagger", **(meta or {})}))
+
+    def predict(self, vectors: np.ndarray) -> list[str]:
+        """One facet per sentence of one abstract."""
+        return self.head.predict(features(vectors)) if len(vectors) else []
+
+    def check(self, fingerprint: str) -> None:
+        """Refuse vectors of a model other than the one the tagger was trained with."""
+        if self.fingerprint and fingerprint != self.fingerprint:
+            raise FinesimError(
+                f"the facet tagger was trained with model {self.model!r} "
+                f"(fingerprint {self.fingerprint}); the vectors here come from another model "
+                f"({fingerprint})"
+            )
+
+    def save(self, folder: Path, *, overwrite: bool = False) -> Path:
+        return self.head.save(folder, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, folder: Path) -> FacetTagger:
+        head = LinearHead.load(folder)
+        if head.meta.get("kind") != "facet-tagger":
+            raise FinesimError(f"{folder}: not a facet tagger (made by `finesim facets train`)")
+        return cls(head)
+
+
+def fill_labels(
+    tagger: FacetTagger, documents: Sequence[Any], vectors: Sequence[np.ndarray]
+) -> int:
+    """Give every document without labels the tagger's; returns how many were labelled.
+
+    ``documents`` are ``finesim.data.documents.Document``; ``vectors[i]`` the sentence vectors
+    of ``documents[i]``.
+    """
+    done = 0
+    for doc, vecs in zip(documents, vectors, strict=True):
+        if doc.labels is None:
+            doc.labels = tagger.predict(vecs)
+            done += 1
+    return done

@@ -1,0 +1,82 @@
+"""Train the facet tagger on labelled abstracts, holding out whole papers for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from finesim.apps.linear import accuracy, macro_f1, split_by_group
+from finesim.data.documents import Document
+from finesim.errors import FinesimError
+from finesim.evaluation.cache import encode_cached
+from finesim.facets.tagger import CLASSES, FacetTagger, tag_class
+from finesim.models.encoder import Encoder
+
+
+def sentence_vectors(
+    encoder: Encoder, documents: Sequence[Document], *, batch_size: int = 32, cache: bool = True
+) -> list[np.ndarray]:
+    """The sentence vectors of each document (through the embedding cache)."""
+    flat = [s for doc in documents for s in doc.sentences]
+    matrix = encode_cached(encoder, flat, batch_size=batch_size, cache=cache)
+    bounds = np.cumsum([0, *(len(doc.sentences) for doc in documents)])
+    return [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def per_class(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for c in CLASSES:
+        tp = sum(g == c and p == c for g, p in zip(gold, predicted, strict=True))
+        n_pred, n_gold = sum(p == c for p in predicted), sum(g == c for g in gold)
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+        out[c] = {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
+    return out
+
+
+def train_tagger(
+    encoder: Encoder,
+    documents: Sequence[Document],
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    c: float = 4.0,
+    batch_size: int = 32,
+) -> tuple[FacetTagger, dict[str, Any]]:
+    """Fit on the labelled documents outside a held-out set of papers; report on those.
+
+    The returned tagger is the one that was evaluated (it never saw the held-out papers).
+    """
+    labelled = [d for d in documents if d.labels is not None]
+    if len(labelled) < 2:
+        raise FinesimError("training the facet tagger needs labelled documents ('labels')")
+    held_out = split_by_group([d.id for d in labelled], test_fraction, seed)
+    vectors = sentence_vectors(encoder, labelled, batch_size=batch_size)
+    train = [i for i, d in enumerate(labelled) if d.id not in held_out]
+    test = [i for i, d in enumerate(labelled) if d.id in held_out]
+    meta = {"model": encoder.source, "fingerprint": encoder.fingerprint(), "dim": encoder.dim}
+    tagger = FacetTagger.fit(
+        [vectors[i] for i in train], [labelled[i].labels or [] for i in train], c=c, meta=meta
+    )
+    gold = [tag_class(label) for i in test for label in labelled[i].labels or []]
+    predicted = [p for i in test for p in tagger.predict(vectors[i])]
+    report = {
+        "model": encoder.source,
+        "fingerprint": meta["fingerprint"],
+        "documents": len(labelled),
+        "train_documents": len(train),
+        "test_documents": len(test),
+        "train_sentences": sum(len(vectors[i]) for i in train),
+        "test_sentences": len(gold),
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "c": c,
+        "accuracy": accuracy(gold, predicted),
+        "macro_f1": macro_f1(gold, predicted),
+        "per_class": per_class(gold, predicted),
+    }
+    tagger.head.meta["evaluation"] = {k: report[k] for k in ("accuracy", "macro_f1")}
+    return tagger, report

@@ -1,0 +1,136 @@
+"""The faiss side of the index: which structure, at which precision, and its search knobs.
+
+Sentence vectors live only here (no second copy): stage 1 searches them approximately,
+stage 2 reads the candidates' vectors back (``reconstruct``) for exact scoring. Distances are
+L2, the metric of min-l2; for unit vectors L2 order is cosine order too.
+
+- ``flat``: exact, brute force; the default up to ``FLAT_LIMIT`` sentence vectors.
+- ``hnsw``: a graph (32 links a node), fast and accurate; the default up to ``IVF_LIMIT``.
+- ``ivf``: inverted lists around k-means centroids; quickest to build at very large sizes.
+
+Precision: ``float32`` (exact vectors), ``float16`` (half the memory, ~1e-4 error) or ``int8``
+(a quarter, per-dimension ranges learnt from the first vectors added).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim.errors import FinesimError
+
+KINDS = ("auto", "flat", "hnsw", "ivf")
+PRECISIONS = ("float32", "float16", "int8")
+FLAT_LIMIT = 50_000  # brute force over more takes tens of ms a query sentence on 2 cores
+IVF_LIMIT = 5_000_000
+HNSW_LINKS = 32
+CODECS = {"float32": "Flat", "float16": "SQfp16", "int8": "SQ8"}
+
+
+def choose_kind(kind: str, expected: int) -> str:
+    """``auto`` picks by the number of sentence vectors expected."""
+    if kind not in KINDS:
+        raise FinesimError(f"unknown index kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind != "auto":
+        return kind
+    if expected <= FLAT_LIMIT:
+        return "flat"
+    return "hnsw" if expected <= IVF_LIMIT else "ivf"
+
+
+def factory_string(kind: str, precision: str, expected: int) -> str:
+    """The faiss ``index_factory`` description, e.g. ``HNSW32,SQfp16``."""
+    if precision not in PRECISIONS:
+        raise FinesimError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    codec = CODECS[precision]
+    if kind == "flat":
+        return codec
+    if kind == "hnsw":
+        return f"HNSW{HNSW_LINKS},{codec}"
+    if kind == "ivf":
+        # about 4 sqrt(n) lists, and at least 39 training vectors a list (faiss's advice)
+        lists = max(1, min(int(4 * math.sqrt(max(expected, 1))), max(expected, 1) // 39))
+        return f"IVF{lists},{codec}"
+    raise FinesimError(f"unknown index kind {kind!r}; one of {', '.join(KINDS[1:])}")
+
+
+class Ann:
+    """A faiss index over sentence vectors, ids 0..n-1 in the order they were added."""
+
+    def __init__(self, index: Any, kind: str) -> None:
+        self.index = index  # a faiss.Index (faiss's stubs do not know every subclass)
+        self.kind = kind
+
+    @classmethod
+    def create(cls, dim: int, kind: str, precision: str, expected: int) -> Ann:
+        import faiss
+
+        return cls(faiss.index_factory(dim, factory_string(kind, precision, expected)), kind)
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.index.is_trained)
+
+    def train(self, sample: np.ndarray) -> None:
+        """Learn centroids (ivf) or value ranges (int8) from a sample of the vectors."""
+        import faiss
+
+        if self.trained:
+            return
+        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        if self.kind == "ivf":  # so that stage 2 can read vectors back by id
+            faiss.extract_index_ivf(self.index).make_direct_map()
+
+    def add(self, vectors: np.ndarray) -> None:
+        if not self.trained:
+            self.train(vectors)
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def search(
+        self, queries: np.ndarray, k: int, *, ef_search: int = 128, nprobe: int = 32
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Squared L2 distances and ids (-1 where fewer than ``k`` were found), nearest first."""
+        import faiss
+
+        k = max(1, min(k, self.size))
+        if self.kind == "hnsw":
+            params: Any = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
+        elif self.kind == "ivf":
+            params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
+        else:
+            params = None
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        return self.index.search(q, k, params=params)
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors (decoded from float16/int8) of sentence ``ids``."""
+        if len(ids) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        return np.asarray(out, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, kind: str) -> Ann:
+        import faiss
+
+        try:
+            return cls(faiss.read_index(str(path)), kind)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "unreadable"
+            raise FinesimError(f"{path}: not a readable faiss index ({first})") from None

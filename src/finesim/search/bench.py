@@ -1,0 +1,302 @@
+"""``finesim bench search``: build time, size, peak memory and latency at 100,000 papers.
+
+Encoding 800,000 sentences on two cores takes hours, so the corpus is synthesised: each paper
+copies a random CSFCube paper (title, sentences, facet labels) and its minilm sentence
+vectors with Gaussian noise added and re-normalised (``source='csfcube'``), or takes random
+unit vectors (``source='random'``). Building and querying each run in a fresh process, so
+each peak RSS is that stage's own. Latency is of ``Index.search`` with a paper of the corpus
+as the query (``--query-doc``): stage 1, stage 2, explanations and reading the hits' texts;
+encoding a text query is not included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim.errors import FinesimError
+
+NOISE = 0.02  # per dimension; cosine to the source sentence about 0.93 at 384 dimensions
+CHUNK = 10_000  # papers synthesised and added at a time
+TRAIN_SAMPLE = 150_000  # vectors to train ivf centroids / int8 ranges on
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _base(source: str, workdir: Path) -> Path:
+    """Save the papers to copy (vectors, labels, texts) once, for the stage processes."""
+    path = workdir / "base.npz"
+    if source == "csfcube":
+        from finesim.data.csfcube import load_papers
+        from finesim.data.documents import normalize_label
+        from finesim.evaluation.csfcube import embed_papers
+        from finesim.models.encoder import Encoder
+
+        papers = load_papers()
+        docs = embed_papers(Encoder("minilm"), papers, whole=False)
+        pids = list(papers)
+        vectors = np.concatenate([docs[p].vectors for p in pids])
+        labels = [normalize_label(x) for p in pids for x in papers[p].labels]
+        texts = [{"title": papers[p].title, "sentences": papers[p].sentences} for p in pids]
+    elif source == "random":
+        rng = np.random.default_rng(0)
+        n, dim = 4_000, 384
+        vectors = rng.standard_normal((8 * n, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        labels = list(rng.choice(["background", "method", "result"], 8 * n))
+        texts = [
+            {"title": f"paper {i}", "sentences": [f"sentence {j}" for j in range(8)]}
+            for i in range(n)
+        ]
+    else:
+        raise FinesimError(f"unknown source {source!r}; use csfcube or random")
+    sizes = [len(t["sentences"]) for t in texts]
+    np.savez(
+        path,
+        vectors=vectors,
+        starts=np.r_[0, np.cumsum(sizes)],
+        labels=np.array(labels),
+        texts=np.array([json.dumps(t) for t in texts]),
+    )
+    return path
+
+
+def _synthesise(base: Path, docs: int, sentences: int, source: str) -> Iterator[tuple[Any, Any]]:
+    """Chunks of (documents, sentence vectors): copies of base papers, vectors with noise."""
+    from finesim.data.documents import Document
+
+    data = np.load(base)
+    vectors, starts, labels = data["vectors"], data["starts"], data["labels"]
+    texts = data["texts"]
+    rng = np.random.default_rng(1)
+    lengths = np.diff(starts)
+    picks = rng.integers(0, len(lengths), docs)
+    scale = sentences / float(lengths[picks].sum())
+    counts = np.maximum(1, np.floor(lengths[picks] * scale + rng.random(docs))).astype(int)
+    noise = NOISE if source == "csfcube" else 0.0
+    for begin in range(0, docs, CHUNK):
+        chunk, rows = [], []
+        for i in range(begin, min(docs, begin + CHUNK)):
+            base_doc = int(picks[i])
+            text = json.loads(str(texts[base_doc]))
+            cycle = np.arange(counts[i]) % lengths[base_doc]
+            rows.append(starts[base_doc] + cycle)
+            chunk.append(
+                Document(
+                    f"syn{i:07d}",
+                    [text["sentences"][j] for j in cycle],
+                    [str(labels[starts[base_doc] + j]) for j in cycle],
+                    text["title"],
+                )
+            )
+        block = vectors[np.concatenate(rows)].astype(np.float32)
+        if noise:
+            block += noise * rng.standard_normal(block.shape, dtype=np.float32)
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+        yield chunk, block
+
+
+def build_stage(args: dict[str, Any]) -> dict[str, Any]:
+    """Synthesise the corpus chunk by chunk into a new index and save it."""
+    from finesim.search.index import Index
+
+    start = time.perf_counter()
+    base = Path(args["base"])
+    dim = int(np.load(base)["vectors"].shape[1])
+    index = Index.new(
+        dim,
+        model=f"synthetic-{args['source']}",
+        fingerprint=f"synthetic-{args['source']}",
+        precision=args["precision"],
+        kind=args["kind"],
+        expected=args["sentences"],
+    )
+    synth_seconds = 0.0
+    chunks = _synthesise(base, args["docs"], args["sentences"], args["source"])
+    pending: list[tuple[Any, np.ndarray]] = []
+    if not index.ann.trained:  # ivf centroids / int8 ranges: learn from a sample first
+        t = time.perf_counter()
+        sample: list[np.ndarray] = []
+        while sum(len(b) for b in sample) < TRAIN_SAMPLE:
+            try:
+                docs, block = next(chunks)
+            except StopIteration:
+                break
+            sample.append(block)
+            pending.append((docs, block))
+        synth_seconds += time.perf_counter() - t
+        index.ann.train(np.concatenate(sample)[:TRAIN_SAMPLE])
+        del sample
+    t_add = 0.0
+    for docs, block in pending:
+        t = time.perf_counter()
+        index.add_vectors(docs, block)
+        t_add += time.perf_counter() - t
+    pending.clear()
+    while True:
+        t = time.perf_counter()
+        item = next(chunks, None)
+        synth_seconds += time.perf_counter() - t
+        if item is None:
+            break
+        t = time.perf_counter()
+        index.add_vectors(*item)
+        t_add += time.perf_counter() - t
+    t = time.perf_counter()
+    index.save(Path(args["out"]))
+    save_seconds = time.perf_counter() - t
+    return {
+        "build_seconds": time.perf_counter() - start - synth_seconds,
+        "synthesis_seconds": synth_seconds,
+        "add_seconds": t_add,
+        "save_seconds": save_seconds,
+        "documents": len(index),
+        "sentence_vectors": index.ann.size,
+        "dimension": dim,
+        "kind": index.ann.kind,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def query_stage(args: dict[str, Any]) -> dict[str, Any]:
+    """Open the index (checksums verified) and time faceted query-by-document searches."""
+    from finesim.search.index import Index
+
+    t = time.perf_counter()
+    index = Index.open(Path(args["out"]))
+    open_seconds = time.perf_counter() - t
+    rng = np.random.default_rng(2)
+    queries = [index.ids[i] for i in rng.choice(len(index), args["queries"] + 5, replace=False)]
+    times, found = [], []
+    for n, ident in enumerate(queries):
+        t = time.perf_counter()
+        hits = index.search(
+            query_doc=ident, facet=args["facet"], scoring=args["scoring"], k=args["k"]
+        )
+        if n >= 5:  # the first few warm caches up
+            times.append(time.perf_counter() - t)
+            found.append(len(hits))
+    ms = np.array(times) * 1000
+    return {
+        "open_seconds": open_seconds,
+        "queries": len(times),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "mean_ms": float(ms.mean()),
+        "hits_per_query": float(np.mean(found)),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+STAGES = {"build": build_stage, "query": query_stage}
+
+
+def _run_stage(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run a stage in a fresh Python process, so its peak RSS is its own."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "finesim.search.bench", name, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise FinesimError(f"bench stage {name} failed: {tail[0]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _disk(folder: Path) -> dict[str, Any]:
+    files = {p.name: p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        "total_mb": sum(files.values()) / 2**20,
+        "files_mb": {k: v / 2**20 for k, v in files.items()},
+    }
+
+
+def run_bench(
+    *,
+    docs: int,
+    sentences: int,
+    precision: str,
+    kind: str,
+    source: str,
+    queries: int,
+    facet: str,
+    scoring: str,
+    k: int,
+    workdir: Path | None,
+) -> dict[str, Any]:
+    """Build an index of a synthetic corpus, then time queries on it; returns the figures."""
+    import faiss
+
+    from finesim.search.ann import choose_kind, factory_string
+
+    factory = factory_string(choose_kind(kind, sentences), precision, sentences)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="bench-search-") as tmp:
+        folder = Path(tmp)
+        args = {
+            "base": str(_base(source, folder)),
+            "out": str(folder / "index"),
+            "docs": docs,
+            "sentences": sentences,
+            "precision": precision,
+            "kind": kind,
+            "source": source,
+            "queries": queries,
+            "facet": facet,
+            "scoring": scoring,
+            "k": k,
+        }
+        build = _run_stage("build", args)
+        disk = _disk(folder / "index")
+        query = _run_stage("query", args)
+    described = (
+        f"CSFCube minilm sentence vectors (4,205 papers) copied with N(0, {NOISE}^2) noise per "
+        "dimension and re-normalised; titles, sentences and facet labels copied"
+        if source == "csfcube"
+        else "random unit vectors"
+    )
+    return {
+        "benchmark": "finesim bench search",
+        "corpus": {
+            "documents": docs,
+            "sentence_vectors": build["sentence_vectors"],
+            "dimension": build["dimension"],
+            "vectors": described,
+        },
+        "index": {"kind": build["kind"], "precision": precision, "faiss": factory},
+        "build": build,
+        "disk": disk,
+        "search": {
+            "facet": facet,
+            "scoring": scoring,
+            "k": k,
+            "query": "a corpus paper (--query-doc)",
+            **query,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "faiss": faiss.__version__,
+        },
+    }
+
+
+if __name__ == "__main__":
+    stage, raw = sys.argv[1], sys.argv[2]
+    print(json.dumps(STAGES[stage](json.loads(raw))))  # noqa: T201

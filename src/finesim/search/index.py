@@ -1,0 +1,466 @@
+"""``finesim.Index``: faceted paper search over sentence vectors, with explanations.
+
+A search has two stages. Stage 1 asks faiss for the nearest sentence vectors of each query
+sentence (of the chosen facet) and turns them into candidate papers (``candidates.gather``).
+Stage 2 scores those candidates exactly with the scorers of the CSFCube evaluator
+(``finesim.docsim.score_candidates``) on their stored sentence vectors, and explains each hit
+by its best aligned query/candidate sentence pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim._atomic import atomic_path
+from finesim.data.documents import LABELS, Document, split_sentences
+from finesim.docsim import FACETS, Doc, Match, facet_of, score_candidates
+from finesim.errors import FinesimError
+from finesim.facets.tagger import FacetTagger, fill_labels
+from finesim.models.encoder import Encoder
+from finesim.search import store
+from finesim.search.ann import Ann, choose_kind, factory_string
+from finesim.search.candidates import stage_one
+from finesim.search.docstore import DocStore
+
+SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
+ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
+IDS, TAGGER = "ids.json", "tagger"
+NO_LABEL = -1
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Why a hit matched: one query sentence, one of the hit's sentences, and how close."""
+
+    query: str
+    query_facet: str | None
+    candidate: str
+    candidate_facet: str | None
+    distance: float
+    similarity: float
+    weight: float | None = None  # transport mass (ot only)
+
+
+@dataclass
+class Hit:
+    rank: int
+    id: str
+    title: str
+    score: float
+    pairs: list[Pair]
+    fields: dict[str, Any] = field(default_factory=dict)  # other fields of the document
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["pairs"] = [{k: v for k, v in p.items() if v is not None} for p in out["pairs"]]
+        if not self.fields:
+            out.pop("fields")
+        return out
+
+
+def default_budget(scoring: str, k: int) -> int:
+    """Candidates scored exactly in stage 2 when the caller does not say.
+
+    Measured on CSFCube (``finesim bench agreement``): 100 papers give min-l2's exact top 100;
+    the scorers that use every query sentence need about 5 times ``k`` (500 for the top 100).
+    """
+    return max(100, 10 * k) if scoring in ("min-l2", "mean-vec") else max(500, 10 * k)
+
+
+def _label_names(codes: np.ndarray) -> list[str] | None:
+    if len(codes) == 0 or (codes == NO_LABEL).any():
+        return None
+    return [LABELS[int(c)] for c in codes]
+
+
+class Index:
+    """Sentence vectors of documents in faiss, with their documents, facets and model.
+
+    Build with ``Index.build(encoder, documents)`` (or ``Index.new`` + ``add_vectors`` for
+    precomputed vectors), ``save`` it, ``Index.open`` it, then ``search``.
+    """
+
+    def __init__(
+        self,
+        ann: Ann,
+        *,
+        model: str,
+        fingerprint: str,
+        precision: str,
+        ids: list[str] | None = None,
+        doc_start: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        means: np.ndarray | None = None,
+        docs: DocStore | None = None,
+        tagger: FacetTagger | None = None,
+        search_params: dict[str, int] | None = None,
+    ) -> None:
+        self.ann = ann
+        self.model, self.fingerprint, self.precision = model, fingerprint, precision
+        self.ids = ids or []
+        self._position = {ident: i for i, ident in enumerate(self.ids)}
+        self.doc_start = doc_start if doc_start is not None else np.zeros(1, dtype=np.int64)
+        self.labels = labels if labels is not None else np.zeros(0, dtype=np.int8)
+        # one unit mean vector per document: exact stage 1 for mean-vec
+        self.means = means if means is not None else np.zeros((0, ann.dim), dtype=np.float32)
+        self.docs = docs or DocStore()
+        self.tagger = tagger
+        self.search_params = {"ef_search": 128, "nprobe": 32, **(search_params or {})}
+        self.encoder: Encoder | None = None
+        self.path: Path | None = None
+
+    # ---- building ----------------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls,
+        dim: int,
+        *,
+        model: str,
+        fingerprint: str,
+        precision: str = "float32",
+        kind: str = "auto",
+        expected: int = 0,
+        tagger: FacetTagger | None = None,
+    ) -> Index:
+        """An empty index; ``expected`` (sentence vectors) lets ``kind='auto'`` choose."""
+        chosen = choose_kind(kind, expected)
+        factory_string(chosen, precision, expected)  # validates precision
+        ann = Ann.create(dim, chosen, precision, expected)
+        return cls(ann, model=model, fingerprint=fingerprint, precision=precision, tagger=tagger)
+
+    @classmethod
+    def build(
+        cls,
+        encoder: Encoder,
+        documents: Iterable[Document],
+        *,
+        precision: str = "float32",
+        kind: str = "auto",
+        tagger: FacetTagger | None = None,
+        batch_size: int = 32,
+        cache: bool = True,
+    ) -> Index:
+        """Encode ``documents`` sentence by sentence and index them.
+
+        Documents without labels are labelled by ``tagger`` when one is given (and the tagger
+        is kept in the index to label text queries); otherwise they stay unlabelled.
+        """
+        docs = list(documents)
+        if not docs:
+            raise FinesimError("no documents to index")
+        if tagger is not None:
+            tagger.check(encoder.fingerprint())
+        index = cls.new(
+            encoder.dim,
+            model=encoder.source,
+            fingerprint=encoder.fingerprint(),
+            precision=precision,
+            kind=kind,
+            expected=sum(len(d.sentences) for d in docs),
+            tagger=tagger,
+        )
+        index.encoder = encoder
+        index.add(docs, batch_size=batch_size, cache=cache)
+        return index
+
+    def use(self, encoder: Encoder) -> None:
+        """Encode text queries and new documents with ``encoder``; it must be the index's model."""
+        fingerprint = encoder.fingerprint()
+        if fingerprint != self.fingerprint:
+            raise FinesimError(
+                f"the index was built with model {self.model!r} (fingerprint {self.fingerprint}); "
+                f"model {encoder.source!r} has fingerprint {fingerprint}: its vectors are not "
+                "comparable (use the index's model or rebuild the index)"
+            )
+        self.encoder = encoder
+
+    def add(
+        self, documents: Iterable[Document], *, batch_size: int = 32, cache: bool = True
+    ) -> int:
+        """Encode and append documents (ids must be new); returns how many were added."""
+        from finesim.facets.train import sentence_vectors
+
+        if self.encoder is None:
+            raise FinesimError("adding documents needs the index's model (Index.use(encoder))")
+        docs = list(documents)
+        self._check_new(docs)
+        vectors = sentence_vectors(self.encoder, docs, batch_size=batch_size, cache=cache)
+        if self.tagger is not None:
+            fill_labels(self.tagger, docs, vectors)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
+        self.add_vectors(docs, matrix)
+        return len(docs)
+
+    def _check_new(self, documents: Sequence[Document]) -> None:
+        seen = set()
+        for doc in documents:
+            if doc.id in self._position or doc.id in seen:
+                raise FinesimError(f"document id {doc.id!r} is already in the index")
+            seen.add(doc.id)
+
+    def add_vectors(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
+        """Append documents whose sentence vectors (in order) are already computed."""
+        total = sum(len(d.sentences) for d in documents)
+        if vectors.shape != (total, self.ann.dim):
+            raise FinesimError(
+                f"expected {total} sentence vectors of dimension {self.ann.dim}, "
+                f"got an array of shape {vectors.shape}"
+            )
+        self._check_new(documents)
+        if not documents:
+            return
+        self.ann.add(vectors)
+        codes = [
+            code
+            for d in documents
+            for code in (
+                [NO_LABEL] * len(d.sentences)
+                if d.labels is None
+                else [LABELS.index(x) for x in d.labels]
+            )
+        ]
+        self.labels = np.concatenate([self.labels, np.array(codes, dtype=np.int8)])
+        sizes = np.array([len(d.sentences) for d in documents], dtype=np.int64)
+        bounds = np.r_[0, np.cumsum(sizes)[:-1]]
+        means = np.add.reduceat(vectors.astype(np.float32), bounds, axis=0) / sizes[:, None]
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        self.means = np.concatenate([self.means, means.astype(np.float32)])
+        self.doc_start = np.concatenate([self.doc_start, self.doc_start[-1] + np.cumsum(sizes)])
+        for doc in documents:
+            self._position[doc.id] = len(self.ids)
+            self.ids.append(doc.id)
+            self.docs.append(doc)
+
+    # ---- persistence -------------------------------------------------------------------
+
+    def save(self, path: Path | str | None = None, *, overwrite: bool = False) -> Path:
+        """Write the index folder atomically (temp folder, then rename)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise FinesimError("no path to save the index to")
+        if target.exists() and not overwrite and target != self.path:
+            raise FinesimError(f"{target} exists; pass --overwrite to replace it")
+        if not target.parent.is_dir():
+            raise FinesimError(f"{target.parent}: no such folder for the index")
+        with atomic_path(target, directory=True) as tmp:
+            self.ann.save(tmp / ANN)
+            np.save(tmp / STARTS, self.doc_start)
+            np.save(tmp / LABEL_FILE, self.labels)
+            np.save(tmp / MEANS, self.means)
+            (tmp / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
+            self.docs.write(tmp)
+            if self.tagger is not None:
+                self.tagger.save(tmp / TAGGER)
+            store.write_manifest(tmp, self._manifest())
+        self.docs.moved(target)
+        self.path = target
+        return target
+
+    def _manifest(self) -> dict[str, Any]:
+        return {
+            "model": {"source": self.model, "fingerprint": self.fingerprint, "dim": self.ann.dim},
+            "kind": self.ann.kind,
+            "precision": self.precision,
+            "documents": len(self.ids),
+            "sentences": self.ann.size,
+            "search": self.search_params,
+            "tagger": TAGGER if self.tagger is not None else None,
+        }
+
+    @classmethod
+    def open(
+        cls, path: Path | str, encoder: Encoder | None = None, *, verify: bool = True
+    ) -> Index:
+        """Load an index after checking every file against its manifest.
+
+        ``encoder`` (needed for text queries) must be the model the index was built with.
+        ``verify=False`` checks file sizes but skips the checksums (faster for huge indexes).
+        """
+        folder = Path(path)
+        manifest = store.read_manifest(folder, verify=verify)
+        try:
+            model = manifest["model"]
+            n_docs, n_sent = int(manifest["documents"]), int(manifest["sentences"])
+            kind, precision = str(manifest["kind"]), str(manifest["precision"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise FinesimError(f"{folder / store.MANIFEST}: incomplete manifest ({e})") from None
+        ann = Ann.load(folder / ANN, kind)
+        ids = _load(folder / IDS, lambda p: json.loads(p.read_text(encoding="utf-8")))
+        doc_start = _load(folder / STARTS, np.load)
+        labels = _load(folder / LABEL_FILE, np.load)
+        means = _load(folder / MEANS, np.load)
+        _agree(folder / ANN, ann.size == n_sent and ann.dim == int(model["dim"]))
+        _agree(folder / IDS, isinstance(ids, list) and len(ids) == n_docs)
+        _agree(folder / STARTS, len(doc_start) == n_docs + 1 and int(doc_start[-1]) == n_sent)
+        _agree(folder / LABEL_FILE, len(labels) == n_sent)
+        _agree(folder / MEANS, means.shape == (n_docs, ann.dim))
+        tagger = FacetTagger.load(folder / TAGGER) if manifest.get("tagger") else None
+        index = cls(
+            ann,
+            model=str(model["source"]),
+            fingerprint=str(model["fingerprint"]),
+            precision=precision,
+            ids=[str(i) for i in ids],
+            doc_start=doc_start.astype(np.int64),
+            labels=labels.astype(np.int8),
+            means=means.astype(np.float32),
+            docs=DocStore.load(folder, n_docs),
+            tagger=tagger,
+            search_params=manifest.get("search"),
+        )
+        index.path = folder
+        if encoder is not None:
+            index.use(encoder)
+        return index
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def info(self) -> dict[str, Any]:
+        return {**self._manifest(), "path": str(self.path) if self.path else None}
+
+    def position(self, ident: str) -> int:
+        if ident not in self._position:
+            raise FinesimError(f"no document with id {ident!r} in the index")
+        return self._position[ident]
+
+    def doc(self, position: int) -> Doc:
+        """The stored sentence vectors and labels of the document at ``position``."""
+        a, b = int(self.doc_start[position]), int(self.doc_start[position + 1])
+        return Doc(self.ann.reconstruct(np.arange(a, b)), _label_names(self.labels[a:b]))
+
+    def docs_at(self, positions: Sequence[int] | np.ndarray) -> list[Doc]:
+        """Several documents at once (one faiss call)."""
+        bounds = [(int(self.doc_start[p]), int(self.doc_start[p + 1])) for p in positions]
+        ids = np.concatenate([np.arange(a, b) for a, b in bounds]) if bounds else np.zeros(0)
+        vectors = self.ann.reconstruct(ids.astype(np.int64))
+        out, at = [], 0
+        for a, b in bounds:
+            out.append(Doc(vectors[at : at + b - a], _label_names(self.labels[a:b])))
+            at += b - a
+        return out
+
+    # ---- searching ---------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str | Sequence[str] | None = None,
+        *,
+        query_doc: str | None = None,
+        facet: str | None = None,
+        scoring: str = "min-l2",
+        k: int = 10,
+        candidates: int | None = None,
+        explain: int = 3,
+        include_self: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` papers most similar to a query on ``facet``, best first.
+
+        ``query`` is text (split into sentences) or a list of sentences; ``query_doc`` the id
+        of an indexed paper (which is then left out of the results unless ``include_self``).
+        ``candidates`` is the stage-1 budget: how many papers stage 2 scores exactly
+        (default ``default_budget``). Each hit carries its ``explain`` best sentence pairs.
+        """
+        if scoring not in SCORINGS:
+            raise FinesimError(f"unknown scoring {scoring!r}; one of {', '.join(SCORINGS)}")
+        if facet is not None and facet not in FACETS:
+            raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
+        if k < 1:
+            raise FinesimError("k must be at least 1")
+        qdoc, qtexts, exclude = self._query(query, query_doc)
+        if include_self:
+            exclude = None
+        budget = candidates or default_budget(scoring, k)
+        pool = stage_one(
+            self.ann,
+            self.doc_start,
+            self.means,
+            qdoc.restrict(facet)[0].vectors,
+            scoring,
+            min(budget, len(self.ids)),
+            exclude,
+            ef_search=int(self.search_params["ef_search"]),
+            nprobe=int(self.search_params["nprobe"]),
+        )
+        if len(pool) == 0:
+            return []
+        docs = self.docs_at(pool)
+        scores, _ = score_candidates(qdoc, docs, scoring, facet=facet)
+        order = np.lexsort((pool, -scores))[:k]
+        matches: list[list[Match]] = [[] for _ in order]
+        if explain > 0:
+            explained = score_candidates(
+                qdoc, [docs[i] for i in order], scoring, facet=facet, explain=explain
+            )[1]
+            matches = explained or matches
+        hits = []
+        for rank, (i, found) in enumerate(zip(order, matches, strict=True), start=1):
+            hits.append(self._hit(rank, int(pool[i]), float(scores[i]), qdoc, qtexts, found))
+        return hits
+
+    def _query(
+        self, query: str | Sequence[str] | None, query_doc: str | None
+    ) -> tuple[Doc, list[str], int | None]:
+        if (query is None) == (query_doc is None):
+            raise FinesimError("give either a query text or a query document id, not both")
+        if query_doc is not None:
+            position = self.position(query_doc)
+            return self.doc(position), self.docs.get(position)["sentences"], position
+        sentences = split_sentences(query) if isinstance(query, str) else list(query or [])
+        sentences = [s.strip() for s in sentences if s.strip()]
+        if not sentences:
+            raise FinesimError("the query text is empty")
+        if self.encoder is None:
+            raise FinesimError("a text query needs the index's model (Index.use(encoder))")
+        vectors = self.encoder.encode(sentences)
+        labels = self.tagger.predict(vectors) if self.tagger is not None else None
+        return Doc(vectors, labels), sentences, None
+
+    def _hit(
+        self,
+        rank: int,
+        position: int,
+        score: float,
+        qdoc: Doc,
+        qtexts: Sequence[str],
+        matches: Sequence[Match],
+    ) -> Hit:
+        record = self.docs.get(position)
+        a = int(self.doc_start[position])
+        pairs = []
+        for m in matches:
+            code = int(self.labels[a + m.candidate])
+            pairs.append(
+                Pair(
+                    qtexts[m.query],
+                    facet_of(qdoc.labels[m.query]) if qdoc.labels is not None else None,
+                    record["sentences"][m.candidate],
+                    facet_of(LABELS[code]) if code != NO_LABEL else None,
+                    m.distance,
+                    m.similarity,
+                    m.weight,
+                )
+            )
+        fields = {k: v for k, v in record.items() if k not in ("id", "title", "sentences")}
+        return Hit(rank, self.ids[position], str(record.get("title", "")), score, pairs, fields)
+
+
+def _load(path: Path, reader: Callable[[Path], Any]) -> Any:
+    try:
+        return reader(path)
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        raise FinesimError(f"{path}: unreadable ({e})") from None
+
+
+def _agree(path: Path, ok: bool) -> None:
+    if not ok:
+        raise FinesimError(f"{path}: does not agree with the index manifest (corrupt index)")

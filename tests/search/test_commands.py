@@ -1,0 +1,247 @@
+"""The search family on the command line: index, search, facets, mine, classify, bench."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from finesim.cli import main
+from tests.conftest import WORDS
+
+
+def run(capsys, monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *args: run(capsys, monkeypatch, *args)
+
+
+def papers(n, seed=0, labelled=True, prefix="p"):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(3, 6))
+        sentences = [" ".join(rng.choice(WORDS, 6)) + "." for _ in range(k)]
+        record = {"id": f"{prefix}{i}", "title": f"paper {i}"}
+        if labelled:
+            record["abstract"] = sentences
+            record["labels"] = ["background", *["method"] * (k - 2), "result"]
+        else:
+            record["abstract"] = " ".join(sentences)
+        out.append(record)
+    return out
+
+
+def jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def one_error_line(code, err):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("finesim: error: "), err
+    return lines[0]
+
+
+def test_tagger_index_search_add(cli, tiny_st, tmp_path):
+    train = jsonl(tmp_path / "train.jsonl", papers(30))
+    code, out, err = cli(
+        "facets", "train", "-m", tiny_st, "--docs", train, "-o", tmp_path / "tagger", "--json"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["test_documents"] == 6 and 0 <= report["accuracy"] <= 1
+
+    docs = jsonl(tmp_path / "docs.jsonl", papers(25, seed=1, labelled=False))
+    code, out, err = cli(
+        "index",
+        "build",
+        "-m",
+        tiny_st,
+        "--docs",
+        docs,
+        "-o",
+        tmp_path / "idx",
+        "--tagger",
+        tmp_path / "tagger",
+        "--precision",
+        "float16",
+        "--json",
+    )
+    assert code == 0, err
+    built = json.loads(out)
+    assert built["indexed"] == 25 and built["kind"] == "flat" and built["tagger"] == "tagger"
+
+    code, out, err = cli(
+        "search",
+        tmp_path / "idx",
+        "--query",
+        "we propose a contrastive model. the result is very fast.",
+        "--facet",
+        "method",
+        "-k",
+        "3",
+        "--json",
+    )
+    assert code == 0, err
+    hits = json.loads(out)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["pairs"][0]["query_facet"] in ("background", "method", "result", "other")
+    assert hits[0]["pairs"][0]["candidate_facet"] is not None  # labelled by the tagger
+
+    code, out, err = cli(
+        "search", tmp_path / "idx", "--query-doc", "p3", "--scoring", "max-sim", "-k", "2"
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].split()[0] == "1" and "~ [" in out
+
+    more = jsonl(tmp_path / "more.jsonl", papers(5, seed=2, prefix="q"))
+    code, out, err = cli("index", "add", tmp_path / "idx", "--docs", more, "--json")
+    assert code == 0, err
+    assert json.loads(out)["documents"] == 30
+    code, out, err = cli("search", tmp_path / "idx", "--query-doc", "q1", "-k", "30", "--json")
+    assert code == 0 and len(json.loads(out)) == 29
+
+    code, out, err = cli("index", "info", tmp_path / "idx")
+    assert code == 0 and json.loads(out)["documents"] == 30
+
+    code, out, err = cli(
+        "facets",
+        "predict",
+        "--tagger",
+        tmp_path / "tagger",
+        "--docs",
+        docs,
+        "-o",
+        tmp_path / "labelled.jsonl",
+    )
+    assert code == 0, err
+    first = json.loads((tmp_path / "labelled.jsonl").read_text().splitlines()[0])
+    assert len(first["labels"]) == len(first["abstract"])
+
+
+def test_search_errors_are_one_line(cli, tiny_st, tiny_bert, tmp_path):
+    docs = jsonl(tmp_path / "docs.jsonl", papers(10))
+    assert cli("index", "build", "-m", tiny_st, "--docs", docs, "-o", tmp_path / "idx")[0] == 0
+    line = one_error_line(
+        *cli("index", "build", "-m", tiny_st, "--docs", docs, "-o", tmp_path / "idx")[::2]
+    )
+    assert "exists" in line
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "a", "abstract": "x"}) + "\n" + '{"id": "b"}\n')
+    line = one_error_line(
+        *cli("index", "build", "-m", tiny_st, "--docs", bad, "-o", tmp_path / "idx2")[::2]
+    )
+    assert "bad.jsonl:2" in line and "abstract" in line
+    assert not (tmp_path / "idx2").exists()
+    other = tmp_path / "other-model"
+    from finesim import Encoder
+
+    Encoder(tiny_bert, pooling="cls").save(other)
+    line = one_error_line(*cli("search", tmp_path / "idx", "--query", "a man", "-m", other)[::2])
+    assert "fingerprint" in line
+    line = one_error_line(
+        *cli("search", tmp_path / "idx", "--query-doc", "p1", "--facet", "methods")[::2]
+    )
+    assert "unknown facet" in line
+    line = one_error_line(*cli("search", tmp_path / "idx")[::2])
+    assert "--query" in line
+    labels = tmp_path / "idx" / "labels.npy"
+    labels.write_bytes(labels.read_bytes()[:-3])
+    line = one_error_line(*cli("search", tmp_path / "idx", "--query-doc", "p1")[::2])
+    assert "labels.npy" in line and "truncated" in line
+
+
+def test_mine_paraphrases_and_classify(cli, tiny_st, tmp_path):
+    texts = tmp_path / "t.txt"
+    texts.write_text("a man plays the guitar\na man plays the guitar\nthe cat sleeps\nbank rates\n")
+    code, out, err = cli("mine", "paraphrases", texts, "-m", tiny_st, "--top-k", "1", "--json")
+    assert code == 0, err
+    pairs = json.loads(out)
+    assert pairs[0]["id_a"] == 0 and pairs[0]["id_b"] == 1 and pairs[0]["score"] > 0.999
+    code, out, err = cli(
+        "mine",
+        "paraphrases",
+        texts,
+        "-m",
+        tiny_st,
+        "--threshold",
+        "0.999",
+        "-o",
+        tmp_path / "pairs.tsv",
+    )
+    assert code == 0, err
+    assert (tmp_path / "pairs.tsv").read_text().splitlines()[1].startswith("1.0\t0\t1\t")
+
+    rows = ["text,label"]
+    rows += [f"the {w} plays the guitar,music" for w in ("man", "woman", "cat", "dog")] * 5
+    rows += [f"bank rates {w} very fast,finance" for w in ("rise", "fall", "not", "and")] * 5
+    data = tmp_path / "train.csv"
+    data.write_text("\n".join(rows) + "\n")
+    code, out, err = cli(
+        "classify", "train", "--data", data, "-m", tiny_st, "-o", tmp_path / "clf", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] >= 0.9
+    code, out, err = cli(
+        "classify",
+        "predict",
+        "--classifier",
+        tmp_path / "clf",
+        "-i",
+        texts,
+        "-o",
+        tmp_path / "pred.jsonl",
+    )
+    assert code == 0, err
+    predictions = [json.loads(x) for x in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert predictions[0]["label"] == "music" and predictions[3]["label"] == "finance"
+    line = one_error_line(
+        *cli(
+            "classify",
+            "train",
+            "--data",
+            data,
+            "--label-field",
+            "nope",
+            "-m",
+            tiny_st,
+            "-o",
+            tmp_path / "clf2",
+        )[::2]
+    )
+    assert "no column 'nope'" in line
+
+
+def test_bench_search_prints_json(cli, tmp_path):
+    code, out, err = cli(
+        "bench",
+        "search",
+        "--docs",
+        "300",
+        "--source",
+        "random",
+        "--queries",
+        "5",
+        "--kind",
+        "hnsw",
+        "--precision",
+        "int8",
+        "--workdir",
+        tmp_path,
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["corpus"]["sentence_vectors"] == 2400
+    assert result["index"]["faiss"] == "HNSW32,SQ8"
+    assert result["search"]["queries"] == 5 and result["search"]["p50_ms"] > 0
+    assert result["build"]["peak_rss_mb"] > 0 and result["disk"]["total_mb"] > 0
+    assert list(tmp_path.iterdir()) == []
