@@ -28,7 +28,7 @@ import numpy as np
 from finesim.errors import FinesimError
 
 NOISE = 0.02  # per dimension; cosine to the source sentence about 0.93 at 384 dimensions
-CHUNK = 10_000  # papers synthesised and added at a time
+CHUNK = 5_000  # papers synthesised and added at a time
 TRAIN_SAMPLE = 150_000  # vectors to train ivf centroids / int8 ranges on
 
 

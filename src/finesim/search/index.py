@@ -27,6 +27,7 @@ from finesim.search import store
 from finesim.search.ann import Ann, choose_kind, factory_string
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
+from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
@@ -377,6 +378,23 @@ class Index:
         if k < 1:
             raise FinesimError("k must be at least 1")
         qdoc, qtexts, exclude = self._query(query, query_doc)
+        with one_thread():
+            return self._search(
+                qdoc, qtexts, exclude, facet, scoring, k, candidates, explain, include_self
+            )
+
+    def _search(
+        self,
+        qdoc: Doc,
+        qtexts: Sequence[str],
+        exclude: int | None,
+        facet: str | None,
+        scoring: str,
+        k: int,
+        candidates: int | None,
+        explain: int,
+        include_self: bool,
+    ) -> list[Hit]:
         if include_self:
             exclude = None
         budget = candidates or default_budget(scoring, k)
