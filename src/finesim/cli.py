@@ -139,8 +139,8 @@ def info(
 
 from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
 from finesim.search.commands import register as register_search  # noqa: E402
-from finesim.training.commands import train_command  # noqa: E402
 from finesim.training.bench import register as register_train_bench  # noqa: E402
+from finesim.training.commands import train_command  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(report_app, name="report")
