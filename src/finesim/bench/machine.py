@@ -1,0 +1,84 @@
+"""What the machine can do: CPU name, cores, and its measured fp32 GEMM peak."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from finesim.models.onnx_backend import cpu_count, session_options
+
+
+def cpu_name() -> str:
+    """The CPU model as the kernel reports it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _best_gflops(matmul: Callable[[], Any], size: int, repeats: int) -> float:
+    matmul()  # warm-up: thread pools, packing buffers
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def _onnxruntime_matmul(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    shape = list(a.shape)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["A", "B"], ["C"])],
+        "gemm",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("A", "B")],
+        [helper.make_tensor_value_info("C", TensorProto.FLOAT, shape)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, onnx.IR_VERSION, 9)
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
+    )
+    return lambda: session.run(None, {"A": a, "B": b})
+
+
+def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
+    """Best fp32 GFLOP/s of repeated ``size``-square matmuls on all cores, per library.
+
+    The libraries differ by CPU (MKL in torch takes a slower path on some AMD CPUs), so the
+    machine's peak is the best of the three.
+    """
+    import torch
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    with torch.inference_mode():
+        found = {
+            "torch": _best_gflops(lambda: torch.mm(ta, tb), size, repeats),
+            "numpy": _best_gflops(lambda: a @ b, size, repeats),
+            "onnxruntime": _best_gflops(_onnxruntime_matmul(a, b), size, repeats),
+        }
+    return {k: round(v, 1) for k, v in found.items()}
+
+
+def machine_info(gemm: dict[str, float]) -> dict[str, Any]:
+    return {
+        "cpu": cpu_name(),
+        "cores": cpu_count(),
+        "gemm_gflops": max(gemm.values()),
+        "gemm_gflops_by_library": gemm,
+    }

@@ -1,0 +1,48 @@
+"""``finesim export``: a model folder plus its ONNX graphs, for the onnx/onnx-int8 backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finesim.errors import FinesimError
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (must not exist).")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
+    ] = "minilm",
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: also write onnx/model_int8.onnx and make it default.")
+    ] = None,
+    pooling: Annotated[str | None, typer.Option(help="Pooling for a plain folder.")] = None,
+    trust_pickle: Annotated[bool, typer.Option(help="Load pytorch_model.bin weights.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the export record.")] = False,
+) -> None:
+    """Export to ONNX (fp32, checked against torch on padded batches; int8 with --quantize)."""
+    from finesim.models.encoder import Encoder
+    from finesim.models.onnx_backend import read_meta
+    from finesim.models.onnx_export import export_onnx
+
+    if quantize not in (None, "int8"):
+        raise FinesimError(f"--quantize takes int8, not {quantize!r}")
+    try:
+        encoder = Encoder(model, pooling=pooling, trust_pickle=trust_pickle, backend="torch")
+    except ValueError as e:
+        raise FinesimError(str(e)) from None
+    export_onnx(encoder, out, int8=quantize == "int8", overwrite=overwrite)
+    meta = read_meta(out) or {}
+    if json_out:
+        typer.echo(json.dumps(meta, indent=2))
+    typer.echo(
+        f"exported {model} to {out} (fp32 max abs diff to torch "
+        f"{meta.get('fp32_max_abs_diff', float('nan')):.1e}"
+        + (f", int8 mean cosine {meta['int8_mean_cos']:.4f}" if "int8_mean_cos" in meta else "")
+        + f"; default backend {meta.get('default_backend')})",
+        err=True,
+    )
