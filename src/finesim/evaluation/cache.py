@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class EmbeddingCache:
         self._db.close()
 
 
+CHUNK = 4096  # texts encoded between two writes to the cache
+
+
 def encode_cached(
     encoder: Encoder,
     texts: Sequence[str],
@@ -81,18 +85,27 @@ def encode_cached(
     keys = [_key(t, normalize, max_length) for t in unique]
     found = store.get(keys) if store is not None else {}
     missing = [t for t, k in zip(unique, keys, strict=True) if k not in found]
+    # Longest first, in chunks, each chunk stored as soon as it is done: a run killed after an
+    # hour of encoding keeps that hour (a rerun encodes only what is missing).
     if missing:
-        vectors = encoder.encode(
+        missing.sort(key=len, reverse=True)
+        if show_progress is None:
+            show_progress = len(missing) >= 1024 and sys.stderr.isatty()
+        blocks = encoder.encode_iter(
             missing,
             batch_size=batch_size,
             normalize=normalize,
             max_length=max_length,
+            chunk_size=CHUNK,
+            total=len(missing),
             show_progress=show_progress,
         )
-        new = {_key(t, normalize, max_length): v for t, v in zip(missing, vectors, strict=True)}
-        found.update(new)
-        if store is not None:
-            store.put(new)
+        for start, vectors in zip(range(0, len(missing), CHUNK), blocks, strict=True):
+            chunk = missing[start : start + CHUNK]
+            new = {_key(t, normalize, max_length): v for t, v in zip(chunk, vectors, strict=True)}
+            found.update(new)
+            if store is not None:
+                store.put(new)
     if cache is True and store is not None:
         store.close()
     by_text = {t: found[k] for t, k in zip(unique, keys, strict=True)}

@@ -248,6 +248,7 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
                 epoch, batch_in_epoch = epoch + 1, 0
                 if not config.eval_every:
                     evaluate()
+    loop_seconds = time.time() - started
     save_checkpoint()
     distributed.teardown(world)
     return {
@@ -255,6 +256,7 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         "steps": step,
         "best": best if best > -math.inf else None,
         "seconds": time.time() - started,
+        "loop_seconds": loop_seconds,  # without the final checkpoint's write
         "processes": world,
         "rank": rank,
     }
