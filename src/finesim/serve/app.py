@@ -1,0 +1,262 @@
+"""The HTTP API: OpenAI-compatible embeddings, similarity, faceted search, health, metrics, page.
+
+Every error is JSON in OpenAI's shape (``{"error": {"message", ...}}``) with one line that
+names the field; a bug answers 500 "internal server error" and is logged, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from finesim.data.documents import split_sentences
+from finesim.errors import FinesimError
+from finesim.serve.batcher import QueueFull, Result
+from finesim.serve.metrics import CONTENT_TYPE
+from finesim.serve.middleware import Guard, error_body
+from finesim.serve.schemas import EmbeddingsRequest, SearchRequest, SimilarityRequest
+from finesim.serve.service import Service
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+RETRY_AFTER = "1"  # seconds a client should wait after a 503
+
+
+class ApiError(Exception):
+    """A client error with its HTTP status and the field it is about."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param = status, message, param
+
+
+def _error(status: int, message: str, param: str | None = None, **headers: str) -> Response:
+    kind = {401: "authentication_error", 404: "not_found_error", 503: "overloaded_error"}
+    body = error_body(status, message, kind.get(status, "invalid_request_error"), param)
+    return Response(body, status, headers=headers or None, media_type="application/json")
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    """The first problem as one line: ``field 'k': Input should be greater than or equal to 1``."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request", None
+    first = errors[0]
+    where = [str(p) for p in first.get("loc", ()) if p != "body" and not isinstance(p, int)]
+    if first.get("type") == "json_invalid":
+        return "the request body is not valid JSON", None
+    if not where and first.get("type") in ("model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object (Content-Type: application/json)", None
+    param = where[0] if where else None
+    field = f"field {'.'.join(where)!r}: " if where else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{field}{first.get('msg', 'invalid')}{more}", param
+
+
+def _texts(value: object, field: str, service: Service) -> list[str]:
+    """Check a string or list of strings against the limits: 422 naming the field otherwise."""
+    limits = service.limits
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ApiError(422, f"field {field!r}: token arrays are not supported; send text", field)
+    if not texts:
+        raise ApiError(422, f"field {field!r}: no texts given", field)
+    if len(texts) > limits.max_inputs:
+        raise ApiError(
+            413, f"field {field!r}: {len(texts)} texts, at most {limits.max_inputs}", field
+        )
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ApiError(422, f"field {field!r}: text {i} is empty", field)
+        if len(text) > limits.max_chars:
+            raise ApiError(
+                422, f"field {field!r}: text {i} has {len(text)} characters, at most "
+                f"{limits.max_chars}", field
+            )  # fmt: skip
+    return texts
+
+
+async def _encode(service: Service, texts: list[str]) -> Result:
+    try:
+        future = service.batcher.submit(texts)
+    except QueueFull:
+        service.metrics.rejected.inc()
+        raise ApiError(503, "the server is busy (request queue full); retry later") from None
+    finally:
+        service.metrics.queue_depth.set(service.batcher.depth)
+    return await asyncio.wrap_future(future)
+
+
+def _check_model(service: Service, model: str | None) -> None:
+    if model is not None and model != service.name:
+        raise ApiError(404, f"field 'model': no model {model!r}; this server has {service.name!r}")
+
+
+def _embedding(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":  # what OpenAI sends: little-endian float32 bytes
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.astype(np.float32).tolist()
+
+
+def _hits(index: Any, hits: list[Any]) -> list[dict[str, Any]]:
+    """Hits as JSON, each with all its sentences (the page highlights the matched ones)."""
+    out = []
+    for hit in hits:
+        record = index.docs.get(index.position(hit.id))
+        out.append({**hit.to_json(), "sentences": list(record.get("sentences", []))})
+    return out
+
+
+def _add_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        extra = {"Retry-After": RETRY_AFTER} if exc.status == 503 else {}
+        return _error(exc.status, exc.message, exc.param, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        message, param = _validation_message(exc)
+        return _error(422, message, param)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = {404: f"no route {request.url.path}", 405: "method not allowed"}
+        return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(FinesimError)
+    async def user_error(request: Request, exc: FinesimError) -> Response:
+        return _error(422, str(exc))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return _error(500, "internal server error")
+
+
+async def embeddings(service: Service, body: EmbeddingsRequest) -> dict[str, Any]:
+    """OpenAI's ``/v1/embeddings``: vectors as ``finesim encode`` makes them, with usage."""
+    _check_model(service, body.model)
+    if body.dimensions is not None and body.dimensions != service.encoder.dim:
+        raise ApiError(
+            422, f"field 'dimensions': this model gives {service.encoder.dim}", "dimensions"
+        )
+    result = await _encode(service, _texts(body.input, "input", service))
+    tokens = int(result.tokens.sum())
+    data = [
+        {"object": "embedding", "index": i, "embedding": _embedding(v, body.encoding_format)}
+        for i, v in enumerate(result.vectors)
+    ]
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": service.name, "usage": usage}
+
+
+async def similarity(service: Service, body: SimilarityRequest) -> dict[str, Any]:
+    """The cosine matrix of ``texts``, as ``finesim similarity --json`` prints it."""
+    _check_model(service, body.model)
+    texts = _texts(body.texts, "texts", service)
+    if len(texts) < 2:
+        raise ApiError(422, "field 'texts': give at least two texts", "texts")
+    vectors = (await _encode(service, texts)).vectors
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    cosine = np.round(np.clip(unit @ unit.T, -1.0, 1.0), 6).tolist()
+    return {"model": service.name, "texts": texts, "cosine": cosine}
+
+
+def search(service: Service, body: SearchRequest) -> dict[str, Any]:
+    """``Index.search`` with its explanations, plus the sentences the page highlights."""
+    if (body.query is None) == (body.query_doc is None):
+        raise ApiError(422, "give one of the fields 'query' (text) or 'query_doc' (an id)")
+    if body.k > service.limits.max_k:
+        raise ApiError(422, f"field 'k': at most {service.limits.max_k}", "k")
+    if body.query is not None:
+        _texts(body.query, "query", service)
+    try:
+        name, index = service.index(body.index)
+        hits = service.search(
+            index,
+            body.query,
+            body.query_doc,
+            facet=body.facet,
+            scoring=body.scoring,
+            k=body.k,
+            candidates=body.candidates,
+            explain=body.explain,
+        )
+    except LookupError as e:
+        raise ApiError(404, str(e.args[0])) from None
+    if body.query_doc is not None:
+        sentences = index.docs.get(index.position(body.query_doc))["sentences"]
+    else:
+        sentences = [s.strip() for s in split_sentences(body.query or "") if s.strip()]
+    note = None
+    if body.facet and body.query is not None and index.tagger is None:
+        note = "the index has no facet tagger, so every query sentence is used"
+    return {
+        "index": name,
+        "query_sentences": list(sentences),
+        "facet": body.facet,
+        "scoring": body.scoring,
+        "note": note,
+        "hits": _hits(index, hits),
+    }
+
+
+def indexes(service: Service) -> dict[str, Any]:
+    listed = [
+        {"name": n, "documents": len(i), "tagger": i.tagger is not None}
+        for n, i in service.indexes.items()
+    ]
+    return {"model": service.name, "indexes": listed}
+
+
+def create_app(service: Service) -> Guard:
+    """The ASGI app of ``service`` (FastAPI inside the key/size/metrics guard)."""
+    app = FastAPI(title="finesim", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_handlers(app)
+
+    @app.post("/v1/embeddings")
+    async def post_embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
+        return await embeddings(service, body)
+
+    @app.post("/v1/similarity")
+    async def post_similarity(body: SimilarityRequest) -> dict[str, Any]:
+        return await similarity(service, body)
+
+    @app.post("/v1/search")
+    def post_search(body: SearchRequest) -> dict[str, Any]:  # sync: runs in the thread pool
+        return search(service, body)
+
+    @app.get("/v1/indexes")
+    def get_indexes() -> dict[str, Any]:
+        return indexes(service)
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        entry = {"id": service.name, "object": "model", "owned_by": "finesim", "created": 0}
+        return {"object": "list", "data": [entry]}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", **service.info()}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        service.metrics.queue_depth.set(service.batcher.depth)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return Guard(app, service)

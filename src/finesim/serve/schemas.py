@@ -1,0 +1,49 @@
+"""Request bodies of the HTTP API (pydantic validates types; ``app.py`` checks the limits)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from finesim.docsim.docs import FACETS
+from finesim.search.index import SCORINGS
+
+Facet = Literal[FACETS]  # type: ignore[valid-type]
+Scoring = Literal[SCORINGS]  # type: ignore[valid-type]
+
+
+class EmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request; unknown fields are ignored, as OpenAI's clients add some."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+    user: str | None = None
+
+
+class SimilarityRequest(BaseModel):
+    """Cosine similarity of every pair of ``texts`` (what ``finesim similarity`` prints)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str]
+    model: str | None = None
+
+
+class SearchRequest(BaseModel):
+    """A faceted search: ``query`` text or ``query_doc`` (an indexed paper id), not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: str | None = None
+    query: str | None = None
+    query_doc: str | None = None
+    facet: Facet | None = None
+    scoring: Scoring = "min-l2"
+    k: int = Field(10, ge=1)
+    candidates: int | None = Field(None, ge=1, le=100_000)
+    explain: int = Field(3, ge=0, le=20)

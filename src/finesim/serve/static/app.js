@@ -1,0 +1,172 @@
+// The finesim search page: one form, one fetch to /v1/search, results drawn with textContent
+// only (no HTML from the server is ever parsed). A URL like /?q=...&facet=method runs the
+// search on load, so a search can be linked (and tested in a headless browser).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FIELDS = ["q", "mode", "facet", "scoring", "index"];
+
+function setStatus(text, isError) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = isError ? "error" : "";
+}
+
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = (data.error && data.error.message) || `HTTP ${response.status}`;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+async function loadIndexes() {
+  const response = await fetch("/v1/indexes");
+  if (!response.ok) throw new Error(`cannot list indexes (HTTP ${response.status})`);
+  const data = await response.json();
+  const select = $("index");
+  for (const index of data.indexes) {
+    const option = document.createElement("option");
+    option.value = index.name;
+    option.textContent = `${index.name} (${index.documents} papers)`;
+    select.appendChild(option);
+  }
+  if (!data.indexes.length) setStatus("This server has no index: start it with --index PATH.", true);
+}
+
+async function search(form) {
+  const base = {
+    index: form.index || null,
+    facet: form.facet || null,
+    scoring: form.scoring || "min-l2",
+    k: 10,
+    explain: 3,
+  };
+  const text = form.q.trim();
+  const looksLikeId = !/\s/.test(text);
+  if (form.mode === "doc" || (form.mode === "auto" && looksLikeId)) {
+    try {
+      return await post("/v1/search", { ...base, query_doc: text });
+    } catch (error) {
+      if (form.mode === "doc" || error.status !== 404) throw error;
+    }
+  }
+  return post("/v1/search", { ...base, query: text });
+}
+
+function sentenceList(title, sentences, marks) {
+  // marks: sentence number -> the pairs it takes part in; coloured by its first pair
+  const column = document.createElement("div");
+  const heading = document.createElement("h3");
+  heading.textContent = title;
+  column.appendChild(heading);
+  sentences.forEach((sentence, i) => {
+    const pairs = marks.get(i);
+    const line = document.createElement(pairs ? "mark" : "p");
+    line.className = pairs ? `sentence pair-${pairs[0] % 5}` : "sentence";
+    if (pairs) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = pairs.map((n) => n + 1).join(" ");
+      line.appendChild(badge);
+    }
+    line.appendChild(document.createTextNode(sentence));
+    column.appendChild(line);
+  });
+  return column;
+}
+
+function renderHit(hit, querySentences) {
+  const item = document.createElement("li");
+  item.className = "hit";
+  item.dataset.id = hit.id;
+  const title = document.createElement("h2");
+  title.textContent = hit.title || hit.id;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = `score ${hit.score.toFixed(4)}`;
+  meta.append(`#${hit.rank} · paper ${hit.id} · `, score);
+  const queryMarks = new Map();
+  const paperMarks = new Map();
+  const pairs = document.createElement("div");
+  pairs.className = "pairs";
+  hit.pairs.forEach((pair, n) => {
+    const q = querySentences.indexOf(pair.query);
+    const c = hit.sentences.indexOf(pair.candidate);
+    if (q >= 0) queryMarks.set(q, [...(queryMarks.get(q) || []), n]);
+    if (c >= 0) paperMarks.set(c, [...(paperMarks.get(c) || []), n]);
+    const facets = `${pair.query_facet || "-"} ↔ ${pair.candidate_facet || "-"}`;
+    const line = document.createElement("div");
+    line.textContent = `pair ${n + 1}: query sentence ${q + 1} ↔ sentence ${c + 1} ` +
+      `(${facets}, cosine ${pair.similarity.toFixed(3)})`;
+    pairs.appendChild(line);
+  });
+  const columns = document.createElement("div");
+  columns.className = "columns";
+  columns.append(
+    sentenceList("Query", querySentences, queryMarks),
+    sentenceList("This paper", hit.sentences, paperMarks),
+  );
+  item.append(title, meta, columns, pairs);
+  return item;
+}
+
+function render(data, form) {
+  const results = $("results");
+  results.replaceChildren(...data.hits.map((hit) => renderHit(hit, data.query_sentences)));
+  const on = data.facet ? `${data.facet} facet` : "all sentences";
+  const note = data.note ? ` Note: ${data.note}.` : "";
+  setStatus(`${data.hits.length} results for "${form.q.trim()}" (${on}, ${data.scoring}).${note}`);
+  document.body.dataset.state = "done";
+}
+
+function readForm() {
+  const form = {};
+  for (const name of FIELDS) form[name] = $(name).value;
+  return form;
+}
+
+async function run() {
+  const form = readForm();
+  if (!form.q.trim()) return;
+  const params = new URLSearchParams();
+  for (const name of FIELDS) if (form[name]) params.set(name, form[name]);
+  history.replaceState(null, "", `?${params}`);
+  setStatus("Searching…");
+  document.body.dataset.state = "searching";
+  try {
+    render(await search(form), form);
+  } catch (error) {
+    $("results").replaceChildren();
+    setStatus(`Error: ${error.message}`, true);
+    document.body.dataset.state = "error";
+  }
+}
+
+async function start() {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+  });
+  try {
+    await loadIndexes();
+  } catch (error) {
+    setStatus(`Error: ${error.message}`, true);
+    return;
+  }
+  const params = new URLSearchParams(location.search);
+  for (const name of FIELDS) if (params.has(name)) $(name).value = params.get(name);
+  if (params.get("q")) await run();
+}
+
+start();
