@@ -1,0 +1,64 @@
+"""``finesim index build --engine ray``: sentences encoded on Ray, the faiss index built here.
+
+Only the encoding (the costly part) is spread out; the vectors come back through the parquet
+parts and enter ``Index.add_vectors`` as ``Index.build`` would add them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from finesim.data.documents import Document
+from finesim.encode_job import EncodeOptions
+from finesim.engine.options import RayOptions
+from finesim.engine.ray_encode import encode_texts_ray
+from finesim.errors import FinesimError
+from finesim.facets.tagger import FacetTagger, fill_labels
+from finesim.models.encoder import Encoder
+from finesim.search.index import Index
+
+
+def build_index_ray(
+    encoder: Encoder,
+    documents: Sequence[Document],
+    ray_options: RayOptions,
+    workdir: Path,
+    *,
+    precision: str = "float32",
+    kind: str = "auto",
+    tagger: FacetTagger | None = None,
+    batch_size: int = 32,
+) -> Index:
+    """``Index.build`` with the sentence vectors from the actor pool (staged in ``workdir``).
+
+    ``encoder`` is loaded here too: its fingerprint and dimension go into the index, and text
+    queries need it later.
+    """
+    if not documents:
+        raise FinesimError("no documents to index")
+    fingerprint = encoder.fingerprint()
+    if tagger is not None:
+        tagger.check(fingerprint)
+    texts = [s for doc in documents for s in doc.sentences]
+    options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
+    matrix = encode_texts_ray(texts, options, ray_options, workdir)
+    index = Index.new(
+        encoder.dim,
+        model=encoder.source,
+        fingerprint=fingerprint,
+        precision=precision,
+        kind=kind,
+        expected=len(texts),
+        tagger=tagger,
+    )
+    index.encoder = encoder
+    if tagger is not None:
+        bounds = np.cumsum([0, *(len(doc.sentences) for doc in documents)])
+        fill_labels(
+            tagger, documents, [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        )
+    index.add_vectors(documents, matrix)
+    return index
