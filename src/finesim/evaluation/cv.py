@@ -1,0 +1,75 @@
+"""Two-fold selection on dev queries, report on test queries (CSFCube's protocol).
+
+Why a module of its own: anything chosen from relevance judgments (fusion weights, whitening
+dimension, ...) must be chosen on fold N's dev queries and reported on fold N's test queries
+only. ``choose`` is handed the dev queries' figures and nothing else, so it cannot peek; the
+test figure of a group is the mean of the two folds' test means, as ``score_rankings`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+FOLDS = ("fold1", "fold2")
+
+# config name -> query key -> metric -> value
+PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]
+
+
+def only(per_query: PerQuery, keys: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """The figures of ``keys`` alone, for every config (what a selection may look at)."""
+    out = {}
+    for config, queries in per_query.items():
+        missing = [k for k in keys if k not in queries]
+        if missing:
+            raise ValueError(f"config {config!r} has no figures for {missing[0]}")
+        out[config] = {k: dict(queries[k]) for k in keys}
+    return out
+
+
+def choose(dev: PerQuery, metric: str = "map") -> str:
+    """The config with the best mean ``metric`` over the queries given (first one on ties)."""
+    if not dev:
+        raise ValueError("nothing to choose from")
+    best, best_value = "", -np.inf
+    for config, queries in dev.items():
+        value = float(np.mean([q[metric] for q in queries.values()]))
+        if value > best_value + 1e-12:
+            best, best_value = config, value
+    return best
+
+
+def cross_validate(
+    per_query: PerQuery,
+    splits: Mapping[str, Mapping[str, Sequence[str]]],
+    *,
+    metric: str = "map",
+    select_on: str = "all",
+    groups: Sequence[str] = ("background", "method", "result", "all"),
+) -> dict[str, Any]:
+    """Choose a config per fold on ``select_on``'s dev queries, score it on that fold's test
+    queries of every group; the group's figure is the mean of the two fold means (x as given).
+    """
+    chosen: dict[str, str] = {}
+    dev_scores: dict[str, float] = {}
+    for fold in FOLDS:
+        dev_keys = list(splits[select_on][f"{fold}_dev"])
+        test_keys = set(splits[select_on][f"{fold}_test"])
+        overlap = test_keys.intersection(dev_keys)
+        if overlap:
+            raise ValueError(f"{fold}: dev and test share queries, e.g. {sorted(overlap)[0]}")
+        dev = only(per_query, dev_keys)
+        chosen[fold] = choose(dev, metric)
+        dev_scores[fold] = float(np.mean([q[metric] for q in dev[chosen[fold]].values()]))
+    result: dict[str, Any] = {"chosen": chosen, "dev": dev_scores}
+    for group in groups:
+        fold_means = []
+        for fold in FOLDS:
+            test = only(per_query, splits[group][f"{fold}_test"])[chosen[fold]]
+            names = next(iter(test.values())).keys()
+            fold_means.append({m: float(np.mean([q[m] for q in test.values()])) for m in names})
+        result[group] = {m: float(np.mean([f[m] for f in fold_means])) for m in fold_means[0]}
+    return result

@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+
+from finesim import FinesimError
+from finesim.docsim import Doc, score_candidates
+from finesim.docsim.hybrid import (
+    Preset,
+    fuse,
+    hybrid_scores,
+    load_preset,
+    normalise,
+    preset_names,
+    ranks,
+    term_scores,
+)
+
+
+def _docs(seed=0):
+    rng = np.random.default_rng(seed)
+    query = Doc(rng.normal(size=(3, 4)), ["background", "method", "method"], rng.normal(size=4))
+    cands = [Doc(rng.normal(size=(n, 4)), None, rng.normal(size=4)) for n in (2, 3, 1, 4)]
+    return query, cands
+
+
+def test_normalise_and_ranks():
+    assert normalise(np.array([2.0, 4.0, 3.0])).tolist() == [0.0, 1.0, 0.5]
+    assert normalise(np.array([1.0, 1.0])).tolist() == [0.0, 0.0]
+    assert ranks(np.array([0.1, 0.9, 0.5])).tolist() == [3.0, 1.0, 2.0]
+
+
+def test_weights_are_respected():
+    terms = {"abstract": np.array([0.0, 1.0, 0.5]), "bm25": np.array([10.0, 0.0, 20.0])}
+    alone = fuse(terms, Preset({"abstract": 1.0, "bm25": 0.0}))
+    assert alone.tolist() == [0.0, 1.0, 0.5]  # weight 0: the term is ignored
+    mixed = fuse(terms, Preset({"abstract": 1.0, "bm25": 3.0}))
+    assert mixed.tolist() == pytest.approx([0.0 + 1.5, 1.0, 0.5 + 3.0])
+    assert np.argmax(fuse(terms, Preset({"abstract": 1.0, "bm25": 0.1}))) == 1
+    assert np.argmax(fuse(terms, Preset({"abstract": 1.0, "bm25": 10.0}))) == 2
+    rrf = fuse(terms, Preset({"abstract": 2.0, "bm25": 1.0}, "rrf", rrf_k=1.0))
+    assert rrf.tolist() == pytest.approx([2 / 4 + 1 / 3, 2 / 2 + 1 / 4, 2 / 3 + 1 / 2])
+    with pytest.raises(ValueError, match="no scores for term 'ot'"):
+        fuse(terms, Preset({"ot": 1.0}))
+
+
+def test_presets_are_validated():
+    with pytest.raises(ValueError, match="unknown term"):
+        Preset({"cosine": 1.0})
+    with pytest.raises(ValueError, match="positive weight"):
+        Preset({"abstract": 0.0})
+    with pytest.raises(ValueError, match="unknown fusion"):
+        Preset({"abstract": 1.0}, "max")
+
+
+def test_a_single_term_preset_ranks_like_its_scorer():
+    query, cands = _docs()
+    for term in ("min-l2", "max-sim", "ot", "abstract"):
+        fused, _ = hybrid_scores(query, cands, Preset({term: 1.0}), facet="method")
+        plain, _ = score_candidates(query, cands, term, facet="method")
+        assert np.argsort(-fused).tolist() == np.argsort(-plain).tolist()
+
+
+def test_explanations_name_sentences_and_text_terms_must_be_given():
+    query, cands = _docs()
+    preset = Preset({"abstract": 1.0, "min-l2": 0.5, "bm25": 0.3})
+    bm25 = {"bm25": np.array([0.0, 2.0, 1.0, 0.0])}
+    scores, why = hybrid_scores(query, cands, preset, facet="method", extra=bm25, explain=2)
+    assert len(scores) == 4 and why is not None
+    assert all(m.query in (1, 2) for matches in why for m in matches)  # method sentences only
+    assert len(why[0]) == 2
+    with pytest.raises(ValueError, match="needs its scores"):
+        hybrid_scores(query, cands, preset, facet="method")
+    facet_abstract = term_scores(query, cands, ["facet-abstract"], facet="method")
+    q = query.vectors[1:] / np.linalg.norm(query.vectors[1:], axis=1, keepdims=True)
+    c = cands[0].whole / np.linalg.norm(cands[0].whole)
+    assert facet_abstract["facet-abstract"][0] == pytest.approx((q @ c).mean())
+
+
+def test_shipped_and_file_presets_load(tmp_path):
+    assert "default" in preset_names()
+    default = load_preset(None)
+    assert default.terms and default.name == "default"
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"weights": {"abstract": 1, "bm25": 0.5}, "fusion": "rrf"}))
+    loaded = load_preset(str(path))
+    assert loaded.fusion == "rrf" and loaded.weights["bm25"] == 0.5
+    path.write_text(json.dumps({"weights": {"cosine": 1}}))
+    with pytest.raises(FinesimError, match="bad preset"):
+        load_preset(str(path))
+    with pytest.raises(FinesimError, match="unknown preset"):
+        load_preset("no-such-preset")

@@ -1,0 +1,49 @@
+import pytest
+
+from finesim.evaluation.cv import choose, cross_validate, only
+
+SPLITS = {
+    "all": {
+        "fold1_dev": ["q1", "q2"],
+        "fold1_test": ["q3", "q4"],
+        "fold2_dev": ["q3", "q4"],
+        "fold2_test": ["q1", "q2"],
+    },
+    "background": {"fold1_test": ["q3"], "fold2_test": ["q1"]},
+}
+
+
+def _table(a, b):
+    """Config A is best on q1, q2; config B on q3, q4 (values given for q1..q4)."""
+    return {
+        "A": {f"q{i + 1}": {"map": v} for i, v in enumerate(a)},
+        "B": {f"q{i + 1}": {"map": v} for i, v in enumerate(b)},
+    }
+
+
+def test_choice_is_made_on_dev_and_reported_on_test():
+    table = _table([50, 50, 10, 10], [20, 20, 30, 30])
+    result = cross_validate(table, SPLITS, groups=("all", "background"))
+    # fold1 chooses on q1, q2 (A wins) and reports A on q3, q4; fold2 the other way round
+    assert result["chosen"] == {"fold1": "A", "fold2": "B"}
+    assert result["dev"] == {"fold1": 50.0, "fold2": 30.0}
+    assert result["all"]["map"] == pytest.approx((10 + 20) / 2)
+    assert result["background"]["map"] == pytest.approx((10 + 20) / 2)
+
+
+def test_test_figures_never_change_the_choice():
+    low = cross_validate(_table([50, 50, 10, 10], [20, 20, 30, 30]), SPLITS, groups=("all",))
+    # make B far better on fold1's test queries: fold1 still picks A from its dev queries
+    high = cross_validate(_table([50, 50, 10, 10], [20, 20, 99, 99]), SPLITS, groups=("all",))
+    assert low["chosen"]["fold1"] == high["chosen"]["fold1"] == "A"
+
+
+def test_selection_sees_only_dev_queries_and_overlap_is_refused():
+    table = _table([1, 2, 3, 4], [4, 3, 2, 1])
+    assert set(only(table, ["q1"])["A"]) == {"q1"}
+    assert choose(only(table, ["q1", "q2"])) == "B"
+    leaky = {"all": {**SPLITS["all"], "fold1_test": ["q2", "q3"]}}
+    with pytest.raises(ValueError, match="share queries"):
+        cross_validate(table, leaky, groups=("all",))
+    with pytest.raises(ValueError, match="no figures for q9"):
+        only(table, ["q9"])

@@ -1,0 +1,115 @@
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from finesim import Encoder
+from finesim.cli import main
+from tests.conftest import data_root
+
+
+def run(capsys, monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.fixture
+def docs_file(tmp_path):
+    rows = [
+        {"id": "a", "title": "the cat", "abstract": ["a cat sleeps on the table", "the dog runs"]},
+        {"id": "b", "title": "music", "abstract": ["a man plays the guitar", "the woman sings"]},
+        {"id": "c", "title": "market", "abstract": ["bank rates rise", "the stock market falls"]},
+    ]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_whiten_command_saves_a_whitened_model(capsys, monkeypatch, tiny_st, docs_file, tmp_path):
+    monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "white"
+    code, stdout, _ = run(
+        capsys,
+        monkeypatch,
+        "whiten",
+        "--model",
+        tiny_st,
+        "--data",
+        docs_file,
+        "--out",
+        out,
+        "--dim",
+        "4",
+    )
+    assert code in (0, None) and json.loads(stdout)["dim"] == 4
+    assert Encoder(out).encode(["a cat"]).shape == (1, 4)
+    base = Encoder(tiny_st).encode(["a cat"])
+    assert np.abs(Encoder(out, whitening=False).encode(["a cat"]) - base).max() < 1e-6
+    code, _, err = run(
+        capsys, monkeypatch, "whiten", "--model", tiny_st, "--data", docs_file, "--out", out
+    )
+    assert code == 2 and "exists" in err and "Traceback" not in err
+
+
+def test_geometry_command_reports_and_plots(capsys, monkeypatch, tiny_st, docs_file, tmp_path):
+    monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
+    code, stdout, _ = run(
+        capsys,
+        monkeypatch,
+        "eval",
+        "geometry",
+        "--data",
+        docs_file,
+        "--model",
+        tiny_st,
+        "--whitening",
+        "--plot",
+        tmp_path / "g.png",
+        "--json",
+        tmp_path / "g.json",
+    )
+    assert code in (0, None) and "anisotropy" in stdout
+    result = json.loads((tmp_path / "g.json").read_text())
+    assert set(result["models"]) == {str(tiny_st), f"{tiny_st} +whitening"}
+    assert (tmp_path / "g.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not (data_root() / "csfcube").is_dir(), reason="CSFCube data not found")
+def test_cv_refuses_settings_it_must_choose_itself(capsys, monkeypatch, tiny_st):
+    code, _, err = run(
+        capsys, monkeypatch, "eval", "csfcube", "--model", tiny_st, "--cv", "--preset", "default"
+    )
+    assert code == 2 and "--cv chooses" in err and "Traceback" not in err
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "eval",
+        "csfcube",
+        "--model",
+        tiny_st,
+        "--scoring",
+        "hybrid",
+        "--whitening",
+        "lots",
+    )
+    assert code == 2 and "--whitening 'lots'" in err
+
+
+def test_beir_refuses_an_unknown_scoring(capsys, monkeypatch, tiny_st, tmp_path):
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "eval",
+        "beir",
+        "--data",
+        tmp_path,
+        "--model",
+        tiny_st,
+        "--scoring",
+        "sparse",
+    )
+    assert code == 2 and "unknown scoring 'sparse'" in err and "Traceback" not in err
