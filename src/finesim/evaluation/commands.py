@@ -130,10 +130,19 @@ def eval_sts(
 @eval_app.command("csfcube")
 def eval_csfcube(
     model: ModelOpt = "minilm",
-    scoring: Annotated[str, typer.Option(help="min-l2, max-sim, mean-vec, ot or abstract.")] = (
-        "min-l2"
-    ),
+    scoring: Annotated[
+        str, typer.Option(help="min-l2, max-sim, mean-vec, ot, abstract or hybrid.")
+    ] = "min-l2",
     split: Annotated[str, typer.Option(help="test (two-fold mean) or dev.")] = "test",
+    preset: Annotated[
+        str | None, typer.Option(help="Hybrid preset: a shipped name or a JSON file.")
+    ] = None,
+    whitening: Annotated[
+        str, typer.Option(help="Hybrid: off, all, or k dims fitted on the corpus.")
+    ] = "off",
+    cv: Annotated[
+        bool, typer.Option("--cv", help="Hybrid: choose settings on each fold's dev queries.")
+    ] = False,
     rankings: Annotated[
         Path | None, typer.Option(help="Score ranking files (sample_ranked_pools layout) instead.")
     ] = None,
@@ -154,14 +163,21 @@ def eval_csfcube(
 
     _check_out(json_out)
     _check_out(run_file)
-    if rankings is not None:
+    result: dict[str, Any]
+    if cv or scoring == "hybrid":
+        from finesim.evaluation.hybrid_commands import csfcube_hybrid
+
+        args = (preset, whitening, cv, split, batch_size, cache)
+        result = csfcube_hybrid(_encoder(model, pooling), *args, run_file is not None)
+        ranked = result.pop("rankings", None)
+    elif rankings is not None:
         ranked = read_ranking_dir(rankings)
-        result: dict[str, Any] = {"model": str(rankings), "scoring": "rankings", "split": split}
+        result = {"model": str(rankings), "scoring": "rankings", "split": split}
         result.update(score_rankings(ranked, split))
     else:
         result = evaluate_csfcube(_encoder(model, pooling), scoring, split, batch_size, cache)
         ranked = result.pop("rankings")
-    if run_file is not None:
+    if run_file is not None and ranked is not None:
         write_run_file(ranked, run_file, f"finesim-{result['scoring']}")
     _report([result], report)
     _write_json(result, json_out)
@@ -178,6 +194,8 @@ def eval_beir(
     data: Annotated[Path, typer.Option(help="A folder in BEIR format.")],
     model: ModelOpt = "minilm",
     split: str = "test",
+    scoring: Annotated[str, typer.Option(help="dense, or hybrid (dense + BM25 fused).")] = "dense",
+    preset: Annotated[str | None, typer.Option(help="Hybrid preset (name or file).")] = None,
     batch_size: BatchOpt = 32,
     cache: CacheOpt = True,
     pooling: PoolingOpt = None,
@@ -188,10 +206,24 @@ def eval_beir(
     from finesim.evaluation.retrieval import run_beir
 
     _check_out(json_out)
+    if scoring not in ("dense", "hybrid"):
+        raise FinesimError(f"unknown scoring {scoring!r} for BEIR; use dense or hybrid")
     encoder = _encoder(model, pooling)
-    result = run_beir(
-        encoder, data, split, batch_size=batch_size, cache=cache, show_progress=sys.stderr.isatty()
-    )
+    if scoring == "hybrid":
+        from finesim.docsim.hybrid import load_preset
+        from finesim.evaluation.beir_hybrid import run_beir_hybrid
+
+        chosen = load_preset(preset)
+        result = run_beir_hybrid(encoder, data, chosen, split, batch_size=batch_size, cache=cache)
+    else:
+        result = run_beir(
+            encoder,
+            data,
+            split,
+            batch_size=batch_size,
+            cache=cache,
+            show_progress=sys.stderr.isatty(),
+        )
     result = {"model": model, "data": str(data), "split": split, **result}
     _report([result], report)
     _write_json(result, json_out)
@@ -202,6 +234,16 @@ def eval_beir(
             ["metric", "value"],
             [[k, result[k]] for k in keys] + [["queries", result["n_queries"]]],
         )
+
+
+def _register_corpus_commands() -> None:
+    from finesim.evaluation.geometry_command import ablation_command, geometry_command
+
+    eval_app.command("geometry")(geometry_command)
+    eval_app.command("ablation")(ablation_command)
+
+
+_register_corpus_commands()
 
 
 @report_app.command("compare")

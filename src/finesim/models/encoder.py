@@ -48,7 +48,7 @@ class Encoder(nn.Module):
     override what the folder says. ``backend`` runs ``encode`` on torch, ``onnx`` (fp32) or
     ``onnx-int8`` (onnxruntime; exported once into the cache if the folder has no export);
     None takes a folder's own choice (``finesim export``), else torch. ``forward`` (training)
-    is always torch.
+    is always torch. ``whitening=False`` leaves out a saved whitening layer (``finesim whiten``).
     """
 
     def __init__(
@@ -61,10 +61,11 @@ class Encoder(nn.Module):
         trust_pickle: bool = False,
         device: str | torch.device | None = None,
         backend: str | None = None,
+        whitening: bool = True,
     ) -> None:
         super().__init__()
         folder = registry.resolve(model)
-        parts = load_parts(folder, pooling=pooling, trust_pickle=trust_pickle)
+        parts = load_parts(folder, pooling=pooling, trust_pickle=trust_pickle, whitening=whitening)
         self.source = str(model)
         self.transformer = parts.transformer
         self.tokenizer = parts.tokenizer

@@ -20,6 +20,8 @@ from transformers.utils import logging as hf_logging
 from finesim.errors import FinesimError
 from finesim.models.dense import Dense
 from finesim.models.pooling import ST_NAMES, canonical_mode, needs_hidden_states
+from finesim.models.whitening import MARKER as WHITENING_MARKER
+from finesim.models.whitening import Whitening, load_whitening
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,12 @@ def _pooling_modes(folder: Path) -> tuple[str, ...]:
     return tuple(modes) or ("mean",)
 
 
-def load_parts(folder: Path, *, pooling: str | None = None, trust_pickle: bool = False) -> Parts:
-    """Read a sentence-transformers folder, or a plain transformers folder with ``pooling``."""
+def load_parts(
+    folder: Path, *, pooling: str | None = None, trust_pickle: bool = False, whitening: bool = True
+) -> Parts:
+    """Read a sentence-transformers folder, or a plain transformers folder with ``pooling``.
+
+    ``whitening=False`` leaves out a whitening layer (and the Normalize written after it)."""
     modules_file = folder / "modules.json"
     modes: tuple[str, ...]
     if not modules_file.is_file():
@@ -174,6 +180,7 @@ def load_parts(folder: Path, *, pooling: str | None = None, trust_pickle: bool =
     max_length: int | None = None
     lower = False
     transformer_dir = folder
+    skip_normalize = False
     for module in sorted(modules, key=lambda m: int(m.get("idx", 0))):
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         sub = folder / module.get("path", "")
@@ -185,10 +192,16 @@ def load_parts(folder: Path, *, pooling: str | None = None, trust_pickle: bool =
             lower = bool(cfg.get("do_lower_case", False))
         elif kind == "Pooling":
             modes = _pooling_modes(sub)
+        elif kind == "Dense" and (sub / WHITENING_MARKER).is_file():
+            if whitening:
+                dense.append(load_whitening(_load_dense(sub, trust_pickle=trust_pickle), sub))
+            else:
+                skip_normalize = True
         elif kind == "Dense":
             dense.append(_load_dense(sub, trust_pickle=trust_pickle))
         elif kind == "Normalize":
-            normalize = True
+            normalize = normalize or not skip_normalize
+            skip_normalize = False
         else:
             raise FinesimError(f"{modules_file}: unsupported module type {module.get('type')!r}")
     if pooling is not None:
@@ -289,8 +302,12 @@ def save_parts(
     if any(m not in ST_NAMES and m != "cls" for m in pooling):
         (pool_dir / FINESIM_POOLING_FILE).write_text(json.dumps({"modes": list(pooling)}))
     for layer in dense:
+        if isinstance(layer, Whitening) and layer.pre_normalize:
+            add("Normalize")
         sub = add("Dense")
         (sub / "config.json").write_text(json.dumps(layer.config(), indent=2))
+        if isinstance(layer, Whitening):
+            (sub / WHITENING_MARKER).write_text(json.dumps(layer.marker(), indent=2))
         state = {k: v.detach().contiguous() for k, v in layer.state_dict().items()}
         save_file(state, str(sub / "model.safetensors"))
     if normalize:

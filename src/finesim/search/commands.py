@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from finesim._atomic import atomic_path
+from finesim.bench import bench_group
+from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
 from finesim.errors import FinesimError
 
 index_app = typer.Typer(help="Build and extend faceted search indexes.", no_args_is_help=True)
@@ -57,6 +59,9 @@ def index_build(
     ] = None,
     batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Index the sentences of a documents file (written atomically)."""
@@ -64,6 +69,7 @@ def index_build(
     from finesim.search.ann import choose_kind, factory_string
     from finesim.search.index import Index
 
+    on_ray = ray_options(engine, address, workers)
     choose_kind(kind, 0)
     factory_string("flat", precision, 0)
     if out.exists() and not overwrite:
@@ -72,14 +78,20 @@ def index_build(
         raise FinesimError(f"{out.parent}: no such folder for the index")
     documents = list(read_documents(docs))
     head = _tagger(tagger)
-    index = Index.build(
-        _encoder(model),
-        documents,
-        precision=precision,
-        kind=kind,
-        tagger=head,
-        batch_size=batch_size,
-    )
+    if on_ray is not None:  # the encoding on Ray; the faiss index is built here
+        from finesim.engine.ray_index import build_index_ray
+
+        settings = {"precision": precision, "kind": kind, "tagger": head, "batch_size": batch_size}
+        index = build_index_ray(_encoder(model), documents, on_ray, out.parent, **settings)
+    else:
+        index = Index.build(
+            _encoder(model),
+            documents,
+            precision=precision,
+            kind=kind,
+            tagger=head,
+            batch_size=batch_size,
+        )
     index.save(out, overwrite=overwrite)
     _report(index, "indexed", len(documents), json_out)
 
@@ -269,16 +281,6 @@ def _emit(result: dict[str, Any], path: Path | None) -> None:
             raise FinesimError(f"{path.parent}: no such folder for the output")
         with atomic_path(path) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
-
-
-def bench_group(app: typer.Typer) -> typer.Typer:
-    """The ``finesim bench`` group: the one already registered, or a new one."""
-    for group in app.registered_groups:
-        if group.name == "bench" and group.typer_instance is not None:
-            return group.typer_instance
-    bench = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
-    app.add_typer(bench, name="bench")
-    return bench
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from finesim._atomic import atomic_path
+from finesim.bench import bench_group
 from finesim.data.pairs import load_examples
 from finesim.errors import FinesimError
 from finesim.evaluation.sts import evaluate_sts
@@ -215,11 +216,5 @@ def bench_train_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``bench train`` to the ``bench`` group (made if not there)."""
-    bench = next(
-        (g.typer_instance for g in app.registered_groups if g.name == "bench" and g.typer_instance),
-        None,
-    )
-    if bench is None:
-        bench = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
-        app.add_typer(bench, name="bench")
+    bench = bench_group(app)
     bench.command("train")(bench_train_command)
