@@ -103,3 +103,24 @@ def stsb_sentences(n_pairs: int = 250) -> list[str]:
         pytest.skip(f"STS-B data not found at {path} (set FINESIM_DATA)")
     rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")]
     return [s for row in rows[:n_pairs] for s in (row[5], row[6])]
+
+
+def run_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: object
+) -> tuple[int, str, str]:
+    """Run ``finesim ARGS`` in this process: exit status, stdout, stderr."""
+    import sys
+
+    from finesim.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """``cli("encode", ...)`` -> (exit status, stdout, stderr)."""
+    return lambda *args: run_cli(capsys, monkeypatch, *args)

@@ -11,21 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from finesim import Encoder
-from finesim.cli import main
 from tests.conftest import REPO, SENTENCES
-
-
-def run(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    return lambda *args: run(capsys, monkeypatch, *args)
 
 
 @pytest.fixture

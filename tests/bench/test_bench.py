@@ -1,14 +1,13 @@
 """The bench commands on the tiny BERT: JSON shape, FLOP counting, the memory child process."""
 
 import json
-import sys
 
 import pytest
 
 from finesim import Encoder
 from finesim.bench.flops import flops_per_text, limit_per_s, token_weights
-from finesim.cli import main
 from tests.conftest import data_root
+from tests.conftest import run_cli as run
 
 
 def test_flops_of_the_tiny_bert(tiny_st):
@@ -25,14 +24,6 @@ def test_minilm_flops_match_the_issue():
     assert token_weights(transformer) == 6 * (4 * 384 * 384 + 2 * 384 * 1536)
     # 187 GFLOP/s and 10-token sentences gave 879/s in the issue.
     assert limit_per_s([10] * 100, transformer, 187.0) == pytest.approx(879, rel=0.01)
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_bench_encode_json(tiny_st, tmp_path, capsys, monkeypatch):

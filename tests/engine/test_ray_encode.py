@@ -8,13 +8,11 @@ import json
 import logging
 import os
 import socket
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from finesim.cli import main
 from finesim.engine.ray_encode import KILL_ENV, _runs, check_parts, part_path, plan
 from finesim.errors import FinesimError
 from tests.conftest import SENTENCES
@@ -25,19 +23,6 @@ else:
     ray = pytest.importorskip("ray")
 
 TEXTS = [f"{s} {w}" for s in SENTENCES for w in ("red", "blue green", "a very small dog")]
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    return lambda *args: run(capsys, monkeypatch, *args)
 
 
 @pytest.fixture(scope="module")

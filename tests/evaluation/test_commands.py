@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.conftest import data_root
-from tests.test_cli import run
+from tests.conftest import run_cli as run
 
 CSFCUBE = data_root() / "csfcube"
 needs_data = pytest.mark.skipif(

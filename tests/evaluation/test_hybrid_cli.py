@@ -1,20 +1,11 @@
 import json
-import sys
 
 import numpy as np
 import pytest
 
 from finesim import Encoder
-from finesim.cli import main
 from tests.conftest import data_root
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture

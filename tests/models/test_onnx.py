@@ -1,16 +1,15 @@
 """ONNX export and the onnx/onnx-int8 backends on the tiny BERT: files, loading, parity."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
 from finesim import Encoder, FinesimError
-from finesim.cli import main
 from finesim.models.onnx_backend import cache_folder, default_backend
 from finesim.models.onnx_export import FILES, META_FILE, ONNX_DIR, export_onnx
 from tests.conftest import SENTENCES
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +73,6 @@ def test_errors(tiny_st, exported):
         Encoder(tiny_st, backend="tensorrt")
     with pytest.raises(FinesimError, match="exists"):
         export_onnx(Encoder(tiny_st), exported)
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_cli_export_info_encode(tiny_st, tmp_path, capsys, monkeypatch):

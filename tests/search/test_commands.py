@@ -1,26 +1,10 @@
 """The search family on the command line: index, search, facets, mine, classify, bench."""
 
 import json
-import sys
 
 import numpy as np
-import pytest
 
-from finesim.cli import main
 from tests.conftest import WORDS
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    return lambda *args: run(capsys, monkeypatch, *args)
 
 
 def papers(n, seed=0, labelled=True, prefix="p"):

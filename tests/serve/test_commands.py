@@ -10,17 +10,9 @@ import time
 
 import pytest
 
-from finesim.cli import main
 from tests.conftest import data_root
+from tests.conftest import run_cli as run
 from tests.serve.conftest import call
-
-
-def run(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_serve_process_binds_localhost_and_prints_the_url(tiny_st, tiny_index, tmp_path):
