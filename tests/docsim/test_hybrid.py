@@ -90,3 +90,15 @@ def test_shipped_and_file_presets_load(tmp_path):
         load_preset(str(path))
     with pytest.raises(FinesimError, match="unknown preset"):
         load_preset("no-such-preset")
+
+
+def test_facet_mean_uses_the_candidates_facet_sentences():
+    q = Doc(np.array([[1.0, 0.0], [0.0, 1.0]]), ["background", "method"])
+    # candidate 0: its method sentence points like the query's; candidate 1: the reverse
+    c0 = Doc(np.array([[1.0, 0.0], [0.0, 2.0]]), ["background", "method"])
+    c1 = Doc(np.array([[0.0, 1.0], [3.0, 0.0]]), ["background", "method"])
+    unlabelled = Doc(np.array([[1.0, 1.0], [1.0, 1.0]]))  # no labels: all sentences
+    scores = term_scores(q, [c0, c1, unlabelled], ["facet-mean"], facet="method")["facet-mean"]
+    assert scores.tolist() == pytest.approx([1.0, 0.0, np.sqrt(0.5)])
+    on_background = term_scores(q, [c0, c1], ["facet-mean"], facet="background")["facet-mean"]
+    assert on_background.tolist() == pytest.approx([1.0, 0.0])

@@ -11,6 +11,9 @@ Terms (higher = more similar):
 - ``min-l2``, ``max-sim``, ``mean-vec``, ``ot``: the facet-sentence scorers of ``scoring.py``;
 - ``facet-abstract``: mean cosine of the query's facet sentences with the candidate's whole
   vector;
+- ``facet-mean``: cosine of the mean of the query's facet sentences with the mean of the
+  candidate's sentences *of the same facet* (all of them if it has none): the one term that
+  uses the candidate's facet labels too;
 - ``facet-text``: cosine of the query's facet sentences encoded as one text with the
   candidate's whole vector (needs ``Doc``-external vectors, passed in ``extra``);
 - ``bm25``: BM25 of the query's title + abstract against the candidate's title + abstract;
@@ -36,7 +39,7 @@ from finesim.docsim.scoring import Match, score_candidates
 from finesim.errors import FinesimError
 
 SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
-VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract")
+VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract", "facet-mean")
 EXTERNAL_TERMS = ("facet-text", "bm25", "bm25-facet")
 TERMS = (*VECTOR_TERMS, *EXTERNAL_TERMS)
 FUSIONS = ("weighted", "rrf")
@@ -162,6 +165,8 @@ def term_scores(
             out[term] = np.asarray(extra[term], dtype=np.float64)
         elif term == "facet-abstract":
             out[term] = _facet_abstract(query, candidates, facet)
+        elif term == "facet-mean":
+            out[term] = _facet_mean(query, candidates, facet)
         else:
             out[term] = score_candidates(query, candidates, term, facet=facet)[0]
     return out
@@ -175,6 +180,18 @@ def _facet_abstract(query: Doc, candidates: Sequence[Doc], facet: str | None) ->
     c = np.stack([d.whole for d in candidates]).astype(np.float64)  # type: ignore[misc]
     c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     return (q @ c.T).mean(axis=0)
+
+
+def _mean_unit(doc: Doc, facet: str | None) -> np.ndarray:
+    rows = doc.restrict(facet)[0].vectors.astype(np.float64)
+    rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    mean = rows.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def _facet_mean(query: Doc, candidates: Sequence[Doc], facet: str | None) -> np.ndarray:
+    c = np.stack([_mean_unit(d, facet) for d in candidates])
+    return c @ _mean_unit(query, facet)
 
 
 def hybrid_scores(

@@ -27,12 +27,13 @@ GROUPS = ("background", "method", "result", "all")
 STEPS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("abstract cosine (plain)", ("abstract",), False),
     ("+ whitening", ("abstract",), True),
-    ("+ facet-text", ("abstract", "facet-text"), True),
-    ("+ bm25", ("abstract", "facet-text", "bm25"), True),
-    ("+ bm25-facet", ("abstract", "facet-text", "bm25", "bm25-facet"), True),
+    ("+ facet-mean", ("abstract", "facet-mean"), True),
+    ("+ facet-text", ("abstract", "facet-mean", "facet-text"), True),
+    ("+ bm25", ("abstract", "facet-mean", "facet-text", "bm25"), True),
+    ("+ bm25-facet", ("abstract", "facet-mean", "facet-text", "bm25", "bm25-facet"), True),
     (
         "+ sentence scorers",
-        ("abstract", "facet-text", "bm25", "bm25-facet", "max-sim", "min-l2", "ot"),
+        ("abstract", "facet-mean", "facet-text", "bm25", "bm25-facet", "max-sim", "min-l2", "ot"),
         True,
     ),
 )

@@ -24,7 +24,7 @@ from finesim.docsim.lexical import Bm25
 from finesim.errors import FinesimError
 from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.csfcube import embed_papers, score_rankings
-from finesim.evaluation.cv import cross_validate
+from finesim.evaluation.cv import SELECT_METRIC, cross_validate
 from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
 
@@ -191,7 +191,7 @@ def evaluate_cv(
     candidates: Mapping[str, Preset],
     whitening: Sequence[int | None | str] = ("off",),
     *,
-    metric: str = "map",
+    metric: str = SELECT_METRIC,
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
 ) -> dict[str, Any]:
@@ -239,11 +239,12 @@ def standard_grid() -> dict[str, Preset]:
     plus a few weights of each other kind of term (one weight set for all facets, since
     per-facet weights overfit 8-9 dev queries), fused by weighted sum or by RRF."""
     grid = {t: Preset({t: 1.0}, name=t) for t in TERMS}
+    levels = list(itertools.product((0.0, 0.5, 1.0), (0.0, 0.5, 1.0), (0.0, 0.3, 0.6), (0.0, 0.3)))
     for fusion in ("weighted", "rrf"):
-        for text, lex, facet_lex in itertools.product((0.0, 0.5, 1.0), (0.0, 0.3, 0.6), (0.0, 0.3)):
+        for facet_mean, text, lex, facet_lex in levels:
             for sentence in (None, "max-sim", "min-l2", "ot"):
-                weights = {"abstract": 1.0, "facet-text": text, "bm25": lex}
-                weights["bm25-facet"] = facet_lex
+                weights = {"abstract": 1.0, "facet-mean": facet_mean, "facet-text": text}
+                weights.update({"bm25": lex, "bm25-facet": facet_lex})
                 if sentence is not None:
                     weights[sentence] = 0.2
                 if sum(w > 0 for w in weights.values()) < 2:

@@ -48,7 +48,9 @@ def csfcube_hybrid(
     result = evaluate_cv(encoder, standard_grid(), settings, batch_size=batch_size, cache=cache)
     for fold, choice in result["chosen"].items():
         typer.echo(
-            f"{fold}: chose {choice['config']} (dev MAP {result['dev'][fold]:.2f})", err=True
+            f"{fold}: chose {choice['config']} "
+            f"(dev {result['selection_metric']} {result['dev'][fold]:.2f})",
+            err=True,
         )
     typer.echo(f"cross-validation took {result['seconds']:.1f} s", err=True)
     if not want_rankings:
