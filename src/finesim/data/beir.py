@@ -7,12 +7,11 @@ one line and exit 2.
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from finesim.data.texts import read_lines
 from finesim.errors import FinesimError
 
 Qrels = dict[str, dict[str, int]]
@@ -34,18 +33,8 @@ def beir_file(folder: Path, name: str) -> Path:
 
 def _lines(path: Path) -> Iterator[tuple[str, str]]:
     """``(where, line)`` for each line of a plain or gzipped UTF-8 file, where = ``file:line``."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    number = 0
-    try:
-        with opener(path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise FinesimError(f"{path}:{number}: not valid UTF-8") from None
-                yield f"{path}:{number}", line.removeprefix("\ufeff").rstrip("\r\n")
-    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise FinesimError(f"{path}:{number + 1}: cannot read ({e})") from None
+    for number, line in read_lines(path):
+        yield f"{path}:{number}", line.removeprefix("\ufeff")
 
 
 def _records(path: Path) -> Iterator[tuple[str, str, dict[str, object]]]:

@@ -7,7 +7,9 @@ so the CLI can print one line and exit 2. Nothing is read whole into memory.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,14 +101,20 @@ class TextFile:
 
 
 def read_lines(path: Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
-    """``(line number, text)``; a line that is not UTF-8 is an error naming it."""
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise FinesimError(f"{path}:{number}: not valid UTF-8") from None
-            yield number, line if keep_ends else line.rstrip("\r\n")
+    """``(line number, text)`` of a UTF-8 file, gzipped when it ends in ``.gz``; a line that
+    is not UTF-8, or a file that cannot be read, is an error naming the file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    number = 0
+    try:
+        with opener(path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise FinesimError(f"{path}:{number}: not valid UTF-8") from None
+                yield number, line if keep_ends else line.rstrip("\r\n")
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise FinesimError(f"{path}:{number + 1}: cannot read ({e})") from None
 
 
 def read_records(
