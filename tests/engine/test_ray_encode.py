@@ -110,6 +110,8 @@ def test_index_build_on_ray_matches_local(cli, ray_cluster, tiny_st, tmp_path):
     local, on_ray = Index.open(tmp_path / "local"), Index.open(tmp_path / "ray")
     assert on_ray.ids == local.ids and on_ray.fingerprint == local.fingerprint
     assert np.abs(on_ray.means - local.means).max() <= 1e-5
+    assert on_ray.wholes is not None and local.wholes is not None  # hybrid scoring's
+    assert np.abs(on_ray.wholes - local.wholes).max() <= 1e-5
     assert on_ray.ann.size == local.ann.size
     assert (on_ray.labels == local.labels).all() and (local.labels >= 0).all()  # tagged
 

@@ -28,7 +28,13 @@ def corpus(n_docs=60, dim=16, seed=0, prefix="d"):
     return docs, blocks
 
 
-def index_of(docs, blocks, **kwargs):
+def wholes_of(docs, dim=16, seed=1):
+    """One random unit title+abstract vector per document (hybrid scoring's ``abstract``)."""
+    rows = np.random.default_rng(seed).standard_normal((len(docs), dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def index_of(docs, blocks, wholes=None, **kwargs):
     options = {"precision": "float32", "kind": "flat", **kwargs}
     index = Index.new(
         blocks[0].shape[1],
@@ -37,7 +43,7 @@ def index_of(docs, blocks, **kwargs):
         expected=sum(map(len, blocks)),
         **options,
     )
-    index.add_vectors(docs, np.concatenate(blocks))
+    index.add_vectors(docs, np.concatenate(blocks), wholes)
     return index
 
 

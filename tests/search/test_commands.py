@@ -229,3 +229,32 @@ def test_bench_search_prints_json(cli, tmp_path):
     assert result["search"]["queries"] == 5 and result["search"]["p50_ms"] > 0
     assert result["build"]["peak_rss_mb"] > 0 and result["disk"]["total_mb"] > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_search_hybrid_with_presets(cli, tiny_st, tmp_path):
+    docs = jsonl(tmp_path / "docs.jsonl", papers(12))
+    assert cli("index", "build", "-m", tiny_st, "--docs", docs, "-o", tmp_path / "idx")[0] == 0
+    search = ("search", tmp_path / "idx", "--query-doc", "p1", "--scoring", "hybrid", "-k", "3")
+    code, out, err = cli(*search, "--json")
+    assert code == 0, err
+    hits = json.loads(out)
+    assert len(hits) == 3 and hits[0]["score"] >= hits[2]["score"] and hits[0]["pairs"]
+    custom = tmp_path / "abstract-only.json"
+    custom.write_text(json.dumps({"weights": {"abstract": 1.0}, "fusion": "rrf"}))
+    code, out, err = cli(*search, "--preset", custom, "--json")
+    assert code == 0, err
+    assert [h["score"] for h in json.loads(out)] == [1 / 61, 1 / 62, 1 / 63]  # rrf of one term
+    by_text = ("search", tmp_path / "idx", "--query", "a man plays music.", "--scoring", "hybrid")
+    code, out, err = cli(*by_text, "--preset", "default")
+    assert code == 0 and out.splitlines()[0].split()[0] == "1", err
+
+    line = one_error_line(*cli(*search, "--preset", "nope")[::2])
+    assert "unknown preset 'nope'" in line
+    custom.write_text(json.dumps({"weights": {"abstrakt": 1.0}}))
+    assert "bad preset" in one_error_line(*cli(*search, "--preset", custom)[::2])
+    line = one_error_line(
+        *cli("search", tmp_path / "idx", "--query-doc", "p1", "--preset", "x")[::2]
+    )
+    assert "--preset applies to --scoring hybrid only" in line
+    line = one_error_line(*cli(*search[:4], "--scoring", "dot")[::2])
+    assert "unknown scoring 'dot'" in line and "hybrid" in line

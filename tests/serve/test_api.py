@@ -105,6 +105,32 @@ def test_search_by_text(server, tiny_index):
     assert body["note"] is None and body["hits"][0]["rank"] == 1
 
 
+def test_search_hybrid_by_paper_and_text(server, tiny_index):
+    url, _ = server
+    request = {"query_doc": "p2", "facet": "method", "scoring": "hybrid", "k": 4}
+    status, _, body = call(url, "/v1/search", {**request, "preset": "default"})
+    assert status == 200, body
+    expected = tiny_index.search(query_doc="p2", facet="method", scoring="hybrid", k=4)
+    assert [h["id"] for h in body["hits"]] == [h.id for h in expected]
+    np.testing.assert_allclose([h["score"] for h in body["hits"]], [h.score for h in expected])
+    assert body["scoring"] == "hybrid" and body["preset"] == "default" and body["hits"][0]["pairs"]
+    query = {"query": "a man plays the guitar. we train the model.", "scoring": "hybrid", "k": 3}
+    status, _, body = call(url, "/v1/search", query)
+    assert status == 200 and len(body["hits"]) == 3, body
+
+
+def test_search_hybrid_preset_is_a_shipped_name_only(server, tmp_path):
+    url, _ = server
+    preset = tmp_path / "mine.json"
+    preset.write_text('{"weights": {"abstract": 1.0}}')
+    for name in (str(preset), "../presets/default", "nope"):
+        body = {"query_doc": "p1", "scoring": "hybrid", "preset": name}
+        status, _, answer = call(url, "/v1/search", body)
+        assert_error(status, answer, 422, "'preset'", "default")
+    status, _, answer = call(url, "/v1/search", {"query_doc": "p1", "preset": "default"})
+    assert_error(status, answer, 422, "preset", "'hybrid' only")
+
+
 def test_search_errors(server):
     url, _ = server
     status, _, body = call(url, "/v1/search", {"query_doc": "nope"})
@@ -169,5 +195,6 @@ def test_page_and_static_files(server):
     status, headers, text = call(url, "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert 'id="facet"' in text and 'id="scoring"' in text and "/static/app.js" in text
+    assert '<option value="hybrid">hybrid</option>' in text
     status, _, text = call(url, "/static/app.js")
     assert status == 200 and "/v1/search" in text

@@ -208,6 +208,12 @@ def hybrid_scores(
     scores = fuse(term_scores(query, candidates, preset.terms, facet=facet, extra=extra), preset)
     if not explain:
         return scores, None
-    used = [t for t in SENTENCE_TERMS if t in preset.terms]
-    why = max(used, key=lambda t: preset.weights[t]) if used else "max-sim"
+    why = explaining_term(preset)
     return scores, score_candidates(query, candidates, why, facet=facet, explain=explain)[1]
+
+
+def explaining_term(preset: Preset) -> str:
+    """The scorer whose sentence pairs explain a hit: the preset's sentence term with the
+    largest weight, ``max-sim`` if it has none."""
+    used = [t for t in SENTENCE_TERMS if t in preset.terms]
+    return max(used, key=lambda t: preset.weights[t]) if used else "max-sim"

@@ -1,7 +1,8 @@
 """``finesim index build --engine ray``: sentences encoded on Ray, the faiss index built here.
 
-Only the encoding (the costly part) is spread out; the vectors come back through the parquet
-parts and enter ``Index.add_vectors`` as ``Index.build`` would add them.
+Only the encoding (the costly part) is spread out: the sentences and, in the same job, each
+document's title + abstract (its whole vector, for hybrid scoring). The vectors come back
+through the parquet parts and enter ``Index.add_vectors`` as ``Index.build`` would add them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from finesim.engine.ray_encode import encode_texts_ray
 from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
+from finesim.search.hybrid import whole_text
 from finesim.search.index import Index
 
 
@@ -44,7 +46,9 @@ def build_index_ray(
         tagger.check(fingerprint)
     texts = [s for doc in documents for s in doc.sentences]
     options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
-    matrix = encode_texts_ray(texts, options, ray_options, workdir)
+    wholes = [whole_text(doc.title, doc.sentences) for doc in documents]
+    encoded = encode_texts_ray(texts + wholes, options, ray_options, workdir)
+    matrix, whole_vectors = encoded[: len(texts)], encoded[len(texts) :]
     index = Index.new(
         encoder.dim,
         model=encoder.source,
@@ -60,5 +64,5 @@ def build_index_ray(
         fill_labels(
             tagger, documents, [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         )
-    index.add_vectors(documents, matrix)
+    index.add_vectors(documents, matrix, whole_vectors)
     return index

@@ -147,7 +147,15 @@ def search(
     facet: Annotated[
         str | None, typer.Option(help="background, method or result (default: all sentences).")
     ] = None,
-    scoring: Annotated[str, typer.Option(help="min-l2, max-sim, ot or mean-vec.")] = "min-l2",
+    scoring: Annotated[
+        str, typer.Option(help="min-l2, max-sim, ot, mean-vec or hybrid (see --preset).")
+    ] = "min-l2",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Hybrid scoring's preset: a shipped name or a JSON file (default: default)."
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Hits to return.")] = 10,
     candidates: Annotated[
         int | None, typer.Option(min=1, help="Papers re-ranked exactly (default by scoring).")
@@ -163,15 +171,18 @@ def search(
 
     if (query is None) == (query_doc is None):
         raise FinesimError("give one of --query TEXT or --query-doc ID")
+    if preset is not None and scoring != "hybrid":
+        raise FinesimError(f"--preset applies to --scoring hybrid only, not {scoring!r}")
     opened = Index.open(index)
-    if query is not None:
+    # hybrid encodes the query's facet sentences (an index without whole vectors refuses it)
+    if query is not None or (scoring == "hybrid" and opened.wholes is not None):
         opened.use(_encoder(model or opened.model))
-        if facet is not None and opened.tagger is None:
-            typer.echo(
-                "finesim: note: the index has no facet tagger, so every query sentence is used "
-                "(build it with --tagger to restrict text queries to a facet)",
-                err=True,
-            )
+    if query is not None and facet is not None and opened.tagger is None:
+        typer.echo(
+            "finesim: note: the index has no facet tagger, so every query sentence is used "
+            "(build it with --tagger to restrict text queries to a facet)",
+            err=True,
+        )
     hits = opened.search(
         query,
         query_doc=query_doc,
@@ -180,6 +191,7 @@ def search(
         k=k,
         candidates=candidates,
         explain=explain,
+        preset=preset,
     )
     if json_out:
         _echo_json([h.to_json() for h in hits])

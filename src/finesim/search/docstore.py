@@ -7,6 +7,7 @@ reads only its hits' lines and an index of any size opens without parsing them a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,6 +45,18 @@ class DocStore:
             with self.path.open("rb") as f:
                 f.seek(start)
                 line = f.read(end - start)
+        return self._parse(line, position)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record in order, in one pass over the file (to index all the texts)."""
+        if self.path is not None:
+            with self.path.open("rb") as f:
+                for position in range(len(self.offsets) - 1):
+                    yield self._parse(f.readline(), position)
+        for i, line in enumerate(self.pending):
+            yield self._parse(line, len(self.offsets) - 1 + i)
+
+    def _parse(self, line: bytes, position: int) -> dict[str, Any]:
         try:
             record: dict[str, Any] = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError):

@@ -5,6 +5,10 @@ sentence (of the chosen facet) and turns them into candidate papers (``candidate
 Stage 2 scores those candidates exactly with the scorers of the CSFCube evaluator
 (``finesim.docsim.score_candidates``) on their stored sentence vectors, and explains each hit
 by its best aligned query/candidate sentence pairs.
+
+Scoring ``hybrid`` fuses several terms (``finesim.docsim.hybrid`` presets); it also needs one
+whole-document vector per paper (``wholes.npy``), which indexes built before it lack: they
+still search with the other scorings. Its stages are described in ``finesim.search.hybrid``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import numpy as np
 from finesim._atomic import atomic_path
 from finesim.data.documents import LABELS, Document, split_sentences
 from finesim.docsim import FACETS, Doc, Match, facet_of, score_candidates
+from finesim.docsim.hybrid import Preset, explaining_term, hybrid_scores, load_preset
+from finesim.docsim.lexical import Bm25
 from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
@@ -27,11 +33,24 @@ from finesim.search import store
 from finesim.search.ann import Ann, choose_kind, factory_string
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
+from finesim.search.hybrid import (
+    HYBRID,
+    LEXICAL,
+    POOLED_BY_SENTENCES,
+    HybridQuery,
+    external_scores,
+    facet_text,
+    lexical_queries,
+    top_by_bm25,
+    top_by_whole,
+    unit,
+    whole_text,
+)
 from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
-IDS, TAGGER = "ids.json", "tagger"
+IDS, TAGGER, WHOLES = "ids.json", "tagger", "wholes.npy"
 NO_LABEL = -1
 
 
@@ -69,7 +88,8 @@ def default_budget(scoring: str, k: int) -> int:
     """Candidates scored exactly in stage 2 when the caller does not say.
 
     Measured on CSFCube (``finesim bench agreement``): 100 papers give min-l2's exact top 100;
-    the scorers that use every query sentence need about 5 times ``k`` (500 for the top 100).
+    the scorers that use every query sentence need about 5 times ``k`` (500 for the top 100);
+    hybrid pools as many from each of its signals.
     """
     return max(100, 10 * k) if scoring in ("min-l2", "mean-vec") else max(500, 10 * k)
 
@@ -98,6 +118,7 @@ class Index:
         doc_start: np.ndarray | None = None,
         labels: np.ndarray | None = None,
         means: np.ndarray | None = None,
+        wholes: np.ndarray | None = None,
         docs: DocStore | None = None,
         tagger: FacetTagger | None = None,
         search_params: dict[str, int] | None = None,
@@ -110,6 +131,10 @@ class Index:
         self.labels = labels if labels is not None else np.zeros(0, dtype=np.int8)
         # one unit mean vector per document: exact stage 1 for mean-vec
         self.means = means if means is not None else np.zeros((0, ann.dim), dtype=np.float32)
+        # one title+abstract vector per document (hybrid scoring); None: the index has none
+        self.wholes = wholes
+        self._unit_wholes: np.ndarray | None = None  # cached for hybrid stage 1
+        self._bm25: Bm25 | None = None  # built on the first search that needs it
         self.docs = docs or DocStore()
         self.tagger = tagger
         self.search_params = {"ef_search": 128, "nprobe": 32, **(search_params or {})}
@@ -134,7 +159,15 @@ class Index:
         chosen = choose_kind(kind, expected)
         factory_string(chosen, precision, expected)  # validates precision
         ann = Ann.create(dim, chosen, precision, expected)
-        return cls(ann, model=model, fingerprint=fingerprint, precision=precision, tagger=tagger)
+        wholes = np.zeros((0, dim), dtype=np.float32)
+        return cls(
+            ann,
+            model=model,
+            fingerprint=fingerprint,
+            precision=precision,
+            wholes=wholes,
+            tagger=tagger,
+        )
 
     @classmethod
     def build(
@@ -186,6 +219,7 @@ class Index:
         self, documents: Iterable[Document], *, batch_size: int = 32, cache: bool = True
     ) -> int:
         """Encode and append documents (ids must be new); returns how many were added."""
+        from finesim.evaluation.cache import encode_cached
         from finesim.facets.train import sentence_vectors
 
         if self.encoder is None:
@@ -196,7 +230,11 @@ class Index:
         if self.tagger is not None:
             fill_labels(self.tagger, docs, vectors)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
-        self.add_vectors(docs, matrix)
+        wholes = None
+        if self.wholes is not None and docs:
+            texts = [whole_text(d.title, d.sentences) for d in docs]
+            wholes = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
+        self.add_vectors(docs, matrix, wholes)
         return len(docs)
 
     def _check_new(self, documents: Sequence[Document]) -> None:
@@ -206,8 +244,18 @@ class Index:
                 raise FinesimError(f"document id {doc.id!r} is already in the index")
             seen.add(doc.id)
 
-    def add_vectors(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
-        """Append documents whose sentence vectors (in order) are already computed."""
+    def add_vectors(
+        self,
+        documents: Sequence[Document],
+        vectors: np.ndarray,
+        wholes: np.ndarray | None = None,
+    ) -> None:
+        """Append documents whose sentence vectors (in order) are already computed.
+
+        ``wholes``: their title+abstract vectors (one row each), for hybrid scoring. Without
+        them they are encoded with the index's model if it is set; otherwise an empty index
+        keeps no whole vectors (hybrid unavailable) and a non-empty one that has them refuses.
+        """
         total = sum(len(d.sentences) for d in documents)
         if vectors.shape != (total, self.ann.dim):
             raise FinesimError(
@@ -217,6 +265,7 @@ class Index:
         self._check_new(documents)
         if not documents:
             return
+        new_wholes = self._wholes_for(documents, wholes)
         self.ann.add(vectors)
         codes = [
             code
@@ -233,11 +282,45 @@ class Index:
         means = np.add.reduceat(vectors.astype(np.float32), bounds, axis=0) / sizes[:, None]
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         self.means = np.concatenate([self.means, means.astype(np.float32)])
+        if new_wholes is None:
+            self.wholes = None
+        else:
+            old = self.wholes if self.wholes is not None else np.zeros((0, self.ann.dim))
+            self.wholes = np.concatenate([old, new_wholes]).astype(np.float32)
+        self._unit_wholes, self._bm25 = None, None
         self.doc_start = np.concatenate([self.doc_start, self.doc_start[-1] + np.cumsum(sizes)])
         for doc in documents:
             self._position[doc.id] = len(self.ids)
             self.ids.append(doc.id)
             self.docs.append(doc)
+
+    def _wholes_for(
+        self, documents: Sequence[Document], wholes: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The whole vectors of new documents (None: the index will keep none)."""
+        if wholes is not None:
+            if self.wholes is None and self.ids:
+                raise FinesimError(
+                    "the index keeps no whole-document vectors; add documents without them "
+                    "(or rebuild the index)"
+                )
+            if wholes.shape != (len(documents), self.ann.dim):
+                raise FinesimError(
+                    f"expected {len(documents)} whole-document vectors of dimension "
+                    f"{self.ann.dim}, got an array of shape {wholes.shape}"
+                )
+            return wholes.astype(np.float32)
+        if self.wholes is None:
+            return None
+        if self.encoder is not None:
+            texts = [whole_text(d.title, d.sentences) for d in documents]
+            return self.encoder.encode(texts).astype(np.float32)
+        if self.ids:
+            raise FinesimError(
+                "the index keeps a whole-document vector per document: pass the title+abstract "
+                "vectors (wholes) or set the index's model (Index.use(encoder))"
+            )
+        return None
 
     # ---- persistence -------------------------------------------------------------------
 
@@ -255,6 +338,8 @@ class Index:
             np.save(tmp / STARTS, self.doc_start)
             np.save(tmp / LABEL_FILE, self.labels)
             np.save(tmp / MEANS, self.means)
+            if self.wholes is not None:
+                np.save(tmp / WHOLES, self.wholes)
             (tmp / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
             self.docs.write(tmp)
             if self.tagger is not None:
@@ -273,6 +358,7 @@ class Index:
             "sentences": self.ann.size,
             "search": self.search_params,
             "tagger": TAGGER if self.tagger is not None else None,
+            "wholes": WHOLES if self.wholes is not None else None,
         }
 
     @classmethod
@@ -302,6 +388,10 @@ class Index:
         _agree(folder / STARTS, len(doc_start) == n_docs + 1 and int(doc_start[-1]) == n_sent)
         _agree(folder / LABEL_FILE, len(labels) == n_sent)
         _agree(folder / MEANS, means.shape == (n_docs, ann.dim))
+        wholes = None
+        if manifest.get("wholes"):  # absent from indexes saved before hybrid scoring
+            wholes = _load(folder / WHOLES, np.load)
+            _agree(folder / WHOLES, wholes.shape == (n_docs, ann.dim))
         tagger = FacetTagger.load(folder / TAGGER) if manifest.get("tagger") else None
         index = cls(
             ann,
@@ -312,6 +402,7 @@ class Index:
             doc_start=doc_start.astype(np.int64),
             labels=labels.astype(np.int8),
             means=means.astype(np.float32),
+            wholes=None if wholes is None else wholes.astype(np.float32),
             docs=DocStore.load(folder, n_docs),
             tagger=tagger,
             search_params=manifest.get("search"),
@@ -363,6 +454,7 @@ class Index:
         candidates: int | None = None,
         explain: int = 3,
         include_self: bool = False,
+        preset: str | Preset | None = None,
     ) -> list[Hit]:
         """The ``k`` papers most similar to a query on ``facet``, best first.
 
@@ -370,14 +462,26 @@ class Index:
         of an indexed paper (which is then left out of the results unless ``include_self``).
         ``candidates`` is the stage-1 budget: how many papers stage 2 scores exactly
         (default ``default_budget``). Each hit carries its ``explain`` best sentence pairs.
+        ``preset`` (scoring ``hybrid`` only): a shipped preset name, a JSON file or a ``Preset``
+        (default: the ``default`` preset); hits then carry its fused scores.
         """
-        if scoring not in SCORINGS:
-            raise FinesimError(f"unknown scoring {scoring!r}; one of {', '.join(SCORINGS)}")
+        if scoring not in (*SCORINGS, HYBRID):
+            known = ", ".join((*SCORINGS, HYBRID))
+            raise FinesimError(f"unknown scoring {scoring!r}; one of {known}")
+        if preset is not None and scoring != HYBRID:
+            raise FinesimError(f"a preset applies to scoring {HYBRID!r} only, not {scoring!r}")
         if facet is not None and facet not in FACETS:
             raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
         if k < 1:
             raise FinesimError("k must be at least 1")
+        chosen = self._preset(preset) if scoring == HYBRID else None
         qdoc, qtexts, exclude = self._query(query, query_doc)
+        if chosen is not None:
+            hybrid = self._hybrid_query(qdoc, qtexts, query_doc, facet, chosen)
+            with one_thread():
+                return self._search_hybrid(
+                    hybrid, qtexts, exclude, facet, chosen, k, candidates, explain, include_self
+                )
         with one_thread():
             return self._search(
                 qdoc, qtexts, exclude, facet, scoring, k, candidates, explain, include_self
@@ -398,32 +502,161 @@ class Index:
         if include_self:
             exclude = None
         budget = candidates or default_budget(scoring, k)
-        pool = stage_one(
-            self.ann,
-            self.doc_start,
-            self.means,
-            qdoc.restrict(facet)[0].vectors,
-            scoring,
-            min(budget, len(self.ids)),
-            exclude,
-            ef_search=int(self.search_params["ef_search"]),
-            nprobe=int(self.search_params["nprobe"]),
-        )
+        vectors = qdoc.restrict(facet)[0].vectors
+        pool = self._stage_one(vectors, scoring, min(budget, len(self.ids)), exclude)
         if len(pool) == 0:
             return []
         docs = self.docs_at(pool)
         scores, _ = score_candidates(qdoc, docs, scoring, facet=facet)
+        return self._ranked(pool, docs, scores, qdoc, qtexts, facet, scoring, k, explain)
+
+    def _ranked(
+        self,
+        pool: np.ndarray,
+        docs: Sequence[Doc],
+        scores: np.ndarray,
+        qdoc: Doc,
+        qtexts: Sequence[str],
+        facet: str | None,
+        why: str,
+        k: int,
+        explain: int,
+    ) -> list[Hit]:
+        """The top ``k`` of the scored pool (ties by position), explained by scorer ``why``."""
         order = np.lexsort((pool, -scores))[:k]
         matches: list[list[Match]] = [[] for _ in order]
         if explain > 0:
             explained = score_candidates(
-                qdoc, [docs[i] for i in order], scoring, facet=facet, explain=explain
+                qdoc, [docs[i] for i in order], why, facet=facet, explain=explain
             )[1]
             matches = explained or matches
         hits = []
         for rank, (i, found) in enumerate(zip(order, matches, strict=True), start=1):
             hits.append(self._hit(rank, int(pool[i]), float(scores[i]), qdoc, qtexts, found))
         return hits
+
+    # ---- hybrid scoring ----------------------------------------------------------------
+
+    def _preset(self, preset: str | Preset | None) -> Preset:
+        """The preset to use, once the index is known to have what hybrid scoring needs."""
+        if self.wholes is None:
+            where = f" {self.path}" if self.path is not None else ""
+            raise FinesimError(
+                f"the index{where} has no whole-document vectors (it predates hybrid scoring "
+                "or was built from vectors without them): rebuild it with `finesim index "
+                "build` to search with scoring 'hybrid'"
+            )
+        return preset if isinstance(preset, Preset) else load_preset(preset)
+
+    def _encode_one(self, text: str, why: str) -> np.ndarray:
+        if self.encoder is None:
+            raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
+        return np.asarray(self.encoder.encode([text])[0], dtype=np.float32)
+
+    def _hybrid_query(
+        self,
+        qdoc: Doc,
+        qtexts: Sequence[str],
+        query_doc: str | None,
+        facet: str | None,
+        preset: Preset,
+    ) -> HybridQuery:
+        """The query's whole vector and texts: stored for an indexed paper, else encoded."""
+        assert self.wholes is not None
+        if query_doc is not None:
+            position = self.position(query_doc)
+            title = str(self.docs.get(position).get("title") or "")
+            text, whole = whole_text(title, qtexts), self.wholes[position]
+        else:
+            text = " ".join(qtexts)
+            whole = self._encode_one(text, "a text query")
+        joined = facet_text(qtexts, qdoc, facet)
+        vector = None
+        if "facet-text" in preset.terms:
+            vector = self._encode_one(joined, "hybrid term 'facet-text'")
+        return HybridQuery(Doc(qdoc.vectors, qdoc.labels, whole), text, joined, vector)
+
+    def _search_hybrid(
+        self,
+        query: HybridQuery,
+        qtexts: Sequence[str],
+        exclude: int | None,
+        facet: str | None,
+        preset: Preset,
+        k: int,
+        candidates: int | None,
+        explain: int,
+        include_self: bool,
+    ) -> list[Hit]:
+        assert self.wholes is not None
+        if include_self:
+            exclude = None
+        budget = min(candidates or default_budget(HYBRID, k), len(self.ids))
+        pool = self._hybrid_pool(query, facet, preset, budget, exclude)
+        if len(pool) == 0:
+            return []
+        docs = [
+            Doc(d.vectors, d.labels, self.wholes[p])
+            for d, p in zip(self.docs_at(pool), pool, strict=True)
+        ]
+        bm25 = self._lexical() if set(LEXICAL) & set(preset.terms) else None
+        ids = [self.ids[p] for p in pool]
+        extra = external_scores(preset, query, ids, self.wholes[pool], bm25)
+        scores, _ = hybrid_scores(query.doc, docs, preset, facet=facet, extra=extra)
+        why = explaining_term(preset)
+        return self._ranked(pool, docs, scores, query.doc, qtexts, facet, why, k, explain)
+
+    def _hybrid_pool(
+        self,
+        query: HybridQuery,
+        facet: str | None,
+        preset: Preset,
+        budget: int,
+        exclude: int | None,
+    ) -> np.ndarray:
+        """Stage 1 of hybrid scoring: the union of each signal's top papers, in index order."""
+        assert query.doc.whole is not None
+        parts = [top_by_whole(self._units(), query.doc.whole, budget, exclude)]
+        if set(LEXICAL) & set(preset.terms):
+            bm25 = self._lexical()
+            for text in lexical_queries(preset, query):
+                parts.append(top_by_bm25(bm25, text, budget, self._position, exclude))
+        if set(POOLED_BY_SENTENCES) & set(preset.terms):
+            vectors = query.doc.restrict(facet)[0].vectors
+            parts.append(self._stage_one(vectors, "max-sim", budget, exclude))
+        return np.unique(np.concatenate(parts)).astype(np.int64)
+
+    def _stage_one(
+        self, vectors: np.ndarray, scoring: str, budget: int, exclude: int | None
+    ) -> np.ndarray:
+        return stage_one(
+            self.ann,
+            self.doc_start,
+            self.means,
+            vectors,
+            scoring,
+            budget,
+            exclude,
+            ef_search=int(self.search_params["ef_search"]),
+            nprobe=int(self.search_params["nprobe"]),
+        )
+
+    def _units(self) -> np.ndarray:
+        """Unit whole vectors (cached until documents are added)."""
+        assert self.wholes is not None
+        if self._unit_wholes is None:
+            self._unit_wholes = unit(self.wholes)
+        return self._unit_wholes
+
+    def _lexical(self) -> Bm25:
+        """BM25 over every document's title + abstract, built on first use, kept in memory."""
+        if self._bm25 is None:
+            texts = {
+                ident: whole_text(str(record.get("title") or ""), record["sentences"])
+                for ident, record in zip(self.ids, self.docs.records(), strict=True)
+            }
+            self._bm25 = Bm25(texts)
+        return self._bm25
 
     def _query(
         self, query: str | Sequence[str] | None, query_doc: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from finesim.data.documents import split_sentences
+from finesim.docsim.hybrid import Preset, load_preset, preset_names
 from finesim.errors import FinesimError
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
@@ -172,6 +174,16 @@ async def similarity(service: Service, body: SimilarityRequest) -> dict[str, Any
     return {"model": service.name, "texts": texts, "cosine": cosine}
 
 
+def _preset(name: str | None) -> Preset | None:
+    """A shipped preset by name only: a path would let HTTP clients read the server's files."""
+    if name is None:
+        return None
+    names = preset_names()
+    if name not in names:
+        raise ApiError(422, f"field 'preset': one of {', '.join(names)}", "preset")
+    return load_preset(str(resources.files("finesim") / "docsim" / "presets" / f"{name}.json"))
+
+
 def search(service: Service, body: SearchRequest) -> dict[str, Any]:
     """``Index.search`` with its explanations, plus the sentences the page highlights."""
     if (body.query is None) == (body.query_doc is None):
@@ -191,6 +203,7 @@ def search(service: Service, body: SearchRequest) -> dict[str, Any]:
             k=body.k,
             candidates=body.candidates,
             explain=body.explain,
+            preset=_preset(body.preset),
         )
     except LookupError as e:
         raise ApiError(404, str(e.args[0])) from None
@@ -206,6 +219,7 @@ def search(service: Service, body: SearchRequest) -> dict[str, Any]:
         "query_sentences": list(sentences),
         "facet": body.facet,
         "scoring": body.scoring,
+        "preset": body.preset,
         "note": note,
         "hits": _hits(index, hits),
     }

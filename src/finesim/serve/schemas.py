@@ -7,10 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from finesim.docsim.docs import FACETS
+from finesim.search.hybrid import HYBRID
 from finesim.search.index import SCORINGS
 
+SEARCH_SCORINGS = (*SCORINGS, HYBRID)
+
 Facet = Literal[FACETS]  # type: ignore[valid-type]
-Scoring = Literal[SCORINGS]  # type: ignore[valid-type]
+Scoring = Literal[SEARCH_SCORINGS]  # type: ignore[valid-type]
 
 
 class EmbeddingsRequest(BaseModel):
@@ -47,3 +50,4 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1)
     candidates: int | None = Field(None, ge=1, le=100_000)
     explain: int = Field(3, ge=0, le=20)
+    preset: str | None = None  # hybrid scoring only: a shipped preset's name, never a path

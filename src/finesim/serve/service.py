@@ -103,7 +103,8 @@ class Service:
 
     def search(self, index: Index, query: str | None, query_doc: str | None, **options: Any) -> Any:
         """``Index.search`` one at a time (its thread limits are process-wide), holding the
-        encoder while a text query is encoded so the batcher and search never share it."""
+        encoder while a text query (or hybrid's facet text) is encoded so the batcher and
+        search never share it."""
         if query_doc is not None:
             try:
                 index.position(query_doc)
@@ -112,10 +113,10 @@ class Service:
                     f"field 'query_doc': no document {query_doc!r} in the index"
                 ) from None
         with self._search_lock:
-            if query is None:
+            if query is None and options.get("scoring") != "hybrid":  # hybrid encodes too
                 return index.search(query_doc=query_doc, **options)
             with self._encoder_lock:
-                return index.search(query, **options)
+                return index.search(query, query_doc=query_doc, **options)
 
 
 def open_service(
