@@ -12,6 +12,17 @@ from typing import Annotated, Any
 import click
 import typer
 
+from finesim.cli_options import (
+    BackendOpt,
+    BatchOpt,
+    FieldOpt,
+    IdFieldOpt,
+    JsonFlag,
+    ModelOpt,
+    OverwriteOpt,
+    PoolingOpt,
+    TrustOpt,
+)
 from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
 from finesim.errors import FinesimError
 
@@ -22,25 +33,6 @@ app = typer.Typer(
     add_completion=False,
 )
 log = logging.getLogger("finesim")
-
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-]
-PoolingOpt = Annotated[
-    str | None,
-    typer.Option(help="Pooling for a plain transformers folder, or to override a model's own."),
-]
-TrustOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Load pickled weights (pytorch_model.bin) with torch.load(weights_only=True)."
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-BackendOpt = Annotated[
-    str | None,
-    typer.Option(help="torch, onnx or onnx-int8 (default: an exported folder's own, else torch)."),
-]
 
 
 def _load(
@@ -65,16 +57,14 @@ def encode(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Vectors: .npy or .parquet")],
     model: ModelOpt = "minilm",
-    field: Annotated[str, typer.Option(help="jsonl field or csv/tsv/parquet column.")] = "text",
-    id_field: Annotated[
-        str | None, typer.Option(help="Field holding ids (default: 0-based record number).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    field: FieldOpt = "text",
+    id_field: IdFieldOpt = None,
+    batch_size: BatchOpt = 32,
     max_length: Annotated[int | None, typer.Option(min=2, help="Cut inputs at N tokens.")] = None,
     normalize: Annotated[
         bool | None, typer.Option("--normalize/--no-normalize", help="Default: the model's own.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    overwrite: OverwriteOpt = False,
     skip_empty: Annotated[bool, typer.Option(help="Skip empty texts instead of failing.")] = False,
     shard_size: Annotated[int, typer.Option(min=1, help="Rows per resumable shard.")] = 10_000,
     pooling: PoolingOpt = None,
@@ -83,7 +73,7 @@ def encode(
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
-    json_out: JsonOpt = False,
+    json_out: JsonFlag = False,
 ) -> None:
     """Embed a file of texts. A killed run, started again, resumes from its last shard."""
     from finesim.data.texts import TextFile
@@ -122,7 +112,7 @@ def similarity(
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
     backend: BackendOpt = None,
-    json_out: JsonOpt = False,
+    json_out: JsonFlag = False,
 ) -> None:
     """Print the cosine similarity matrix of the given texts."""
     import numpy as np
@@ -146,7 +136,7 @@ def info(
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
     backend: BackendOpt = None,
-    json_out: JsonOpt = False,
+    json_out: JsonFlag = False,
 ) -> None:
     """Print a model's dimension, max length, pooling and parameter count."""
     details = _load(model, pooling, trust_pickle, backend).info()

@@ -99,7 +99,9 @@ def _shard(folder: Path, index: int) -> Path:
     return folder / f"shard-{index:06d}.parquet"
 
 
-def _table(ids: list[int | str], vectors: np.ndarray) -> pa.Table:
+def vector_table(ids: list[int | str], vectors: np.ndarray) -> pa.Table:
+    """The shard and output layout: an ``id`` column (int64, or string ids) and ``embedding``
+    (fixed-size float32 lists). Public because the Ray engine writes its parts with it."""
     flat = pa.array(vectors.astype(np.float32, copy=False).reshape(-1), type=pa.float32())
     embedding = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
     id_type = pa.string() if ids and isinstance(ids[0], str) else pa.int64()
@@ -111,7 +113,9 @@ def _vectors(table: pa.Table) -> np.ndarray:
     return column.values.to_numpy().reshape(len(table), -1)
 
 
-def _chunks(records: Iterator[tuple[int | str, str]], size: int) -> Iterator[list[Any]]:
+def chunks(records: Iterator[tuple[int | str, str]], size: int) -> Iterator[list[Any]]:
+    """``records`` in lists of ``size`` (the last one shorter): one shard each, here and in
+    the Ray engine's parts."""
     while chunk := list(islice(records, size)):
         yield chunk
 
@@ -137,7 +141,7 @@ def encode_file(
     for _ in islice(records, done * options.shard_size):  # skip what is already encoded
         pass
     truncated = 0
-    for index, chunk in enumerate(_chunks(records, options.shard_size), start=done):
+    for index, chunk in enumerate(chunks(records, options.shard_size), start=done):
         ids = [r[0] for r in chunk]
         blocks = encoder.encode_iter(
             [r[1] for r in chunk],
@@ -150,8 +154,8 @@ def encode_file(
         vectors = np.concatenate(list(blocks))
         truncated += encoder.stats.truncated
         with atomic_path(_shard(folder, index)) as tmp:
-            pq.write_table(_table(ids, vectors), tmp)
-    rows = _assemble(folder, output, encoder.dim)
+            pq.write_table(vector_table(ids, vectors), tmp)
+    rows = assemble(folder, output, encoder.dim)
     shutil.rmtree(folder)
     return {
         "output": str(output),
@@ -162,8 +166,9 @@ def encode_file(
     }
 
 
-def _assemble(folder: Path, output: Path, dim: int) -> int:
-    """Join the shards into the output file, written under a temp name and renamed."""
+def assemble(folder: Path, output: Path, dim: int) -> int:
+    """Join the shards into the output file, written under a temp name and renamed; return the
+    row count. Public because the Ray engine assembles its parts with it too."""
     shards = sorted(folder.glob("shard-*.parquet"))
     rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
     with atomic_path(output) as tmp:
@@ -176,7 +181,9 @@ def _assemble(folder: Path, output: Path, dim: int) -> int:
                 for shard in shards:
                     f.write(_vectors(pq.read_table(shard)).astype("<f4", copy=False).tobytes())
         else:
-            schema = pq.read_schema(shards[0]) if shards else _table([], np.zeros((0, dim))).schema
+            schema = (
+                pq.read_schema(shards[0]) if shards else vector_table([], np.zeros((0, dim))).schema
+            )
             with pq.ParquetWriter(tmp, schema) as writer:
                 for shard in shards:
                     writer.write_table(pq.read_table(shard))

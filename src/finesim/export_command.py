@@ -8,19 +8,18 @@ from typing import Annotated
 
 import typer
 
+from finesim.cli_options import ModelOpt, PoolingOpt, TrustOpt
 from finesim.errors import FinesimError
 
 
 def export_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (must not exist).")],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-    ] = "minilm",
+    model: ModelOpt = "minilm",
     quantize: Annotated[
         str | None, typer.Option(help="int8: also write onnx/model_int8.onnx and make it default.")
     ] = None,
-    pooling: Annotated[str | None, typer.Option(help="Pooling for a plain folder.")] = None,
-    trust_pickle: Annotated[bool, typer.Option(help="Load pytorch_model.bin weights.")] = False,
+    pooling: PoolingOpt = None,
+    trust_pickle: TrustOpt = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the export record.")] = False,
 ) -> None:

@@ -11,6 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from finesim._atomic import atomic_path
+from finesim.cli_options import (
+    BatchOpt,
+    FieldOpt,
+    IdFieldOpt,
+    InverseL2Opt,
+    ModelOpt,
+    OverwriteOpt,
+)
 from finesim.errors import FinesimError
 
 mine_app = typer.Typer(help="Mine similar pairs from a collection of texts.", no_args_is_help=True)
@@ -18,12 +26,8 @@ classify_app = typer.Typer(
     help="Classify texts with a linear classifier on embeddings.", no_args_is_help=True
 )
 
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-]
-FieldOpt = Annotated[str, typer.Option(help="jsonl field or csv/tsv/parquet column of the text.")]
-BatchOpt = Annotated[int, typer.Option(min=1)]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+# Here --json picks the output format, to stdout or to --out, hence not cli_options.JsonFlag.
+JsonFormatFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
 def _texts(path: Path, field: str, id_field: str | None = None) -> tuple[list[Any], list[str]]:
@@ -66,7 +70,7 @@ def mine_paraphrases_command(
     input: Annotated[Path, typer.Argument(help="Texts: .txt .jsonl .csv .tsv .parquet")],
     model: ModelOpt = "minilm",
     field: FieldOpt = "text",
-    id_field: Annotated[str | None, typer.Option(help="Field holding ids.")] = None,
+    id_field: IdFieldOpt = None,
     top_k: Annotated[int, typer.Option(min=1, help="Neighbours kept per text.")] = 5,
     threshold: Annotated[
         float | None, typer.Option(help="Keep pairs with cosine at or above this.")
@@ -79,8 +83,8 @@ def mine_paraphrases_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".tsv, .csv or .jsonl (default: stdout).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
-    json_out: JsonFlag = False,
+    overwrite: OverwriteOpt = False,
+    json_out: JsonFormatFlag = False,
 ) -> None:
     """The most similar pairs of texts in a file (paraphrases, duplicates), best first."""
     from finesim.apps.paraphrase import mine_paraphrases
@@ -106,10 +110,10 @@ def classify_train(
     label_field: Annotated[str, typer.Option(help="Column of the label.")] = "label",
     test_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Which rows are held out.")] = 0,
-    c: Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)] = 4.0,
+    c: InverseL2Opt = 4.0,
     batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing classifier.")] = False,
-    json_out: JsonFlag = False,
+    json_out: JsonFormatFlag = False,
 ) -> None:
     """Train a logistic-regression classifier on embeddings; accuracy on a held-out split."""
     from finesim.apps.classify import train_classifier
@@ -147,7 +151,7 @@ def classify_predict(
     classifier: Annotated[Path, typer.Option(help="A folder from `finesim classify train`.")],
     input: Annotated[Path, typer.Option("--input", "-i", help="Texts to label.")],
     field: FieldOpt = "text",
-    id_field: Annotated[str | None, typer.Option(help="Field holding ids.")] = None,
+    id_field: IdFieldOpt = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Default: the classifier's own model.")
     ] = None,
@@ -155,8 +159,8 @@ def classify_predict(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".csv, .tsv or .jsonl (default: stdout).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
-    json_out: JsonFlag = False,
+    overwrite: OverwriteOpt = False,
+    json_out: JsonFormatFlag = False,
 ) -> None:
     """Label each text with the classifier's most probable class."""
     from finesim.apps.classify import predict

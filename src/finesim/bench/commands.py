@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from finesim.bench import bench_group
-
-JsonPath = Annotated[Path | None, typer.Option("--json", help="Also write the JSON here.")]
+from finesim.cli_options import BatchOpt, BenchModelOpt, JsonPathOpt
 
 
 def _emit(result: dict[str, Any], path: Path | None) -> None:
@@ -25,7 +24,7 @@ def _names(value: str) -> list[str]:
 
 
 def encode_command(
-    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    model: BenchModelOpt = "minilm",
     texts: Annotated[str, typer.Option(help="stsb (2,000 sentences) or abstracts (400).")] = "stsb",
     backends: Annotated[str, typer.Option(help="finesim backends, comma-separated.")] = (
         "torch,onnx,onnx-int8"
@@ -33,13 +32,13 @@ def encode_command(
     against: Annotated[str, typer.Option(help="Competitors, comma-separated ('' for none).")] = (
         "sentence-transformers,fastembed"
     ),
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: BatchOpt = 32,
     reps: Annotated[int, typer.Option(min=1, help="Interleaved repetitions (median).")] = 5,
     count: Annotated[int | None, typer.Option(min=1, help="Use the first N texts.")] = None,
     profile: Annotated[
         bool, typer.Option(help="Add onnxruntime per-operator time shares.")
     ] = False,
-    json_path: JsonPath = None,
+    json_path: JsonPathOpt = None,
 ) -> None:
     """Texts/s of finesim's backends next to sentence-transformers and fastembed."""
     from finesim.bench.encode import run_encode_bench
@@ -51,13 +50,13 @@ def encode_command(
 
 
 def encode_engine_command(
-    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    model: BenchModelOpt = "minilm",
     texts: Annotated[str, typer.Option(help="stsb (short sentences) or abstracts.")] = "stsb",
     count: Annotated[int, typer.Option(min=1, help="Use the first N texts.")] = 4000,
     workers: Annotated[str, typer.Option(help="Ray pool sizes to time, comma-separated.")] = "2",
     backend: Annotated[str, typer.Option()] = "torch",
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    json_path: JsonPath = None,
+    batch_size: BatchOpt = 32,
+    json_path: JsonPathOpt = None,
 ) -> None:
     """`finesim encode` on the local engine and on a local Ray, end to end and per core."""
     from finesim.bench.engine import run_engine_bench
@@ -73,12 +72,12 @@ def encode_engine_command(
 
 
 def memory_command(
-    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    model: BenchModelOpt = "minilm",
     backend: Annotated[str, typer.Option()] = "onnx-int8",
     lines: Annotated[int, typer.Option(min=1)] = 1_000_000,
     output_format: Annotated[str, typer.Option("--format", help="npy or parquet.")] = "npy",
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    json_path: JsonPath = None,
+    batch_size: BatchOpt = 32,
+    json_path: JsonPathOpt = None,
 ) -> None:
     """Peak RSS of `finesim encode` streaming a large text file (a child process)."""
     from finesim.bench.memory import run_memory_bench

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from finesim._atomic import atomic_path
 from finesim.data.texts import TextFile
-from finesim.encode_job import EncodeOptions, _assemble, _chunks, _table
+from finesim.encode_job import EncodeOptions, assemble, chunks, vector_table
 from finesim.engine.options import RayOptions
 from finesim.errors import FinesimError
 
@@ -185,7 +185,7 @@ class EncodeActor:
             )
             vectors = np.concatenate(list(blocks))
             with atomic_path(part_path(self.parts, int(seq[start]))) as tmp:
-                pq.write_table(_table(ids[start:stop], vectors), tmp)
+                pq.write_table(vector_table(ids[start:stop], vectors), tmp)
             summary["first"].append(int(seq[start]))
             summary["rows"].append(stop - start)
             summary["truncated"].append(self.encoder.stats.truncated)
@@ -223,7 +223,7 @@ def stage(records: Iterable[tuple[int | str, str]], folder: Path, rows: int) -> 
     """Write ``(id, text)`` records as parquet input shards of ``rows`` rows, with positions."""
     folder.mkdir(parents=True, exist_ok=True)
     paths, seq = [], 0
-    for index, chunk in enumerate(_chunks(iter(records), rows)):
+    for index, chunk in enumerate(chunks(iter(records), rows)):
         ids = [r[0] for r in chunk]
         id_type = pa.string() if isinstance(ids[0], str) else pa.int64()
         table = pa.table(
@@ -347,7 +347,7 @@ def encode_file_ray(
         else:
             (folder / "parts").mkdir()
             job = {"truncated": 0}
-        rows = _assemble(folder / "parts", output, dim)
+        rows = assemble(folder / "parts", output, dim)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {

@@ -11,25 +11,21 @@ from typing import Annotated, Any
 import typer
 
 from finesim._atomic import atomic_path
+from finesim.cli_options import BatchOpt, ModelOpt, PoolingOpt
 from finesim.errors import FinesimError
 
 eval_app = typer.Typer(help="Evaluate a model: STS, CSFCube, BEIR.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports from evaluation results.", no_args_is_help=True)
 
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-]
 JsonOut = Annotated[
     Path | None, typer.Option("--json", help="Write the full result as JSON here ('-': stdout).")
 ]
 ReportOpt = Annotated[
     Path | None, typer.Option("--report", help="Write an HTML report with plots into this folder.")
 ]
-BatchOpt = Annotated[int, typer.Option(min=1)]
 CacheOpt = Annotated[
     bool, typer.Option("--cache/--no-cache", help="Reuse embeddings cached on disk.")
 ]
-PoolingOpt = Annotated[str | None, typer.Option(help="Pooling for a plain transformers folder.")]
 
 # Published reference figures (x100) printed beside finesim's own.
 REFERENCES = {

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from finesim.cli_options import BatchOpt, InverseL2Opt, ModelOpt, OverwriteOpt
 from finesim.errors import FinesimError
 
 facets_app = typer.Typer(
@@ -18,17 +19,15 @@ facets_app = typer.Typer(
 @facets_app.command("train")
 def facets_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tagger.")],
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-    ] = "minilm",
+    model: ModelOpt = "minilm",
     docs: Annotated[
         Path | None,
         typer.Option(help="Labelled documents jsonl(.gz) (default: CSFCube's abstracts)."),
     ] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of papers held out.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Which papers are held out.")] = 0,
-    c: Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)] = 4.0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    c: InverseL2Opt = 4.0,
+    batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing tagger.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -75,8 +74,8 @@ def facets_predict(
     relabel: Annotated[
         bool, typer.Option(help="Replace labels the documents already have.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    batch_size: BatchOpt = 32,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Label the sentences of documents that have no labels (all of them with --relabel)."""
     from finesim.cli import _load

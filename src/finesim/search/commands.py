@@ -10,20 +10,16 @@ import typer
 
 from finesim._atomic import atomic_path
 from finesim.bench import bench_group
+from finesim.cli_options import BatchOpt, IndexModelOpt, JsonFlag, JsonPathOpt, ModelOpt
 from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
 from finesim.errors import FinesimError
 
 index_app = typer.Typer(help="Build and extend faceted search indexes.", no_args_is_help=True)
 
-ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Model name (minilm, mpnet) or a model folder.")
-]
 DocsOpt = Annotated[
     Path, typer.Option("--docs", help="Documents: jsonl(.gz) of id, title, abstract, labels.")
 ]
 IndexArg = Annotated[Path, typer.Argument(help="An index folder (from `finesim index build`).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-BatchOpt = Annotated[int, typer.Option(min=1)]
 
 
 def _echo_json(data: object) -> None:
@@ -100,9 +96,7 @@ def index_build(
 def index_add(
     index: IndexArg,
     docs: DocsOpt,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Default: the index's own model.")
-    ] = None,
+    model: IndexModelOpt = None,
     batch_size: BatchOpt = 32,
     json_out: JsonFlag = False,
 ) -> None:
@@ -161,9 +155,7 @@ def search(
         int | None, typer.Option(min=1, help="Papers re-ranked exactly (default by scoring).")
     ] = None,
     explain: Annotated[int, typer.Option(min=0, help="Sentence pairs shown per hit.")] = 3,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Default: the index's own model.")
-    ] = None,
+    model: IndexModelOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Papers similar to a query on one facet, each with the sentence pairs that match."""
@@ -225,9 +217,7 @@ def bench_search(
     workdir: Annotated[
         Path | None, typer.Option(help="Folder for the temporary index (default: system temp).")
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the JSON result here.")
-    ] = None,
+    json_out: JsonPathOpt = None,
 ) -> None:
     """Build an index of a synthetic corpus and time faceted queries; prints JSON."""
     from finesim.search.bench import run_bench
@@ -258,9 +248,7 @@ def bench_agreement(
     kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
     precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float32",
     top: Annotated[int, typer.Option(min=1)] = 100,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the JSON result here.")
-    ] = None,
+    json_out: JsonPathOpt = None,
 ) -> None:
     """Recall of the index search against exhaustive scoring on all of CSFCube; JSON."""
     from finesim.search.agreement import agreement

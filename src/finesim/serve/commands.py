@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from finesim.bench import bench_group
+from finesim.cli_options import BackendOpt, BenchModelOpt, IndexModelOpt, JsonPathOpt
 from finesim.errors import FinesimError
 
 log = logging.getLogger("finesim")
@@ -37,15 +37,12 @@ def serve_command(
         list[str] | None,
         typer.Option("--index", "-i", help="An index folder, or NAME=FOLDER; repeat for more."),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model name or folder (default: the index's own)."),
-    ] = None,
+    model: IndexModelOpt = None,
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to the network.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    backend: Annotated[str | None, typer.Option(help="torch, onnx or onnx-int8.")] = None,
+    backend: BackendOpt = None,
     max_batch: Annotated[
         int, typer.Option(min=0, help="Texts per encoder call (0: no micro-batching).")
     ] = 128,
@@ -98,16 +95,14 @@ def serve_command(
 
 
 def bench_serve_command(
-    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    model: BenchModelOpt = "minilm",
     clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
     requests: Annotated[int, typer.Option(min=1, help="Requests per mode.")] = 400,
     texts_per_request: Annotated[int, typer.Option(min=1)] = 1,
     max_wait_ms: Annotated[float, typer.Option(min=0)] = 5.0,
-    backend: Annotated[str | None, typer.Option(help="torch, onnx or onnx-int8.")] = None,
+    backend: BackendOpt = None,
     threads: ThreadsOpt = 1,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write the JSON here.")
-    ] = None,
+    json_path: JsonPathOpt = None,
 ) -> None:
     """Requests/s and p50/p99 latency of /v1/embeddings, micro-batching off and on; JSON."""
     from finesim.serve.bench import run_serve_bench

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
+from finesim.cli_options import BatchOpt, ModelOpt, TrainBatchOpt
 from finesim.errors import FinesimError
 
 DataOpt = Annotated[
     str, typer.Option(help="Documents: a .jsonl/.jsonl.gz file (as for search) or 'csfcube'.")
 ]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name or folder.")]
 
 
 def adapt_command(
@@ -24,7 +24,7 @@ def adapt_command(
         str, typer.Option(help="Comma-separated: simcse, title-abstract, same-abstract.")
     ] = "simcse,title-abstract",
     steps: Annotated[int, typer.Option(min=1)] = 200,
-    batch_size: Annotated[int, typer.Option(min=2)] = 32,
+    batch_size: TrainBatchOpt = 32,
     lr: Annotated[float, typer.Option(min=0.0)] = 2e-5,
     temperature: Annotated[float, typer.Option(min=1e-4)] = 0.05,
     max_length: Annotated[int, typer.Option(min=8)] = 128,
@@ -54,7 +54,7 @@ def whiten_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the whitened model.")],
     model: ModelOpt = "minilm",
     dim: Annotated[int | None, typer.Option(min=1, help="Keep k dimensions (default all).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: BatchOpt = 32,
     overwrite: bool = False,
 ) -> None:
     """Fit BERT-whitening on the corpus texts and save it with the model (switch it off with

@@ -22,6 +22,7 @@ import typer
 
 from finesim._atomic import atomic_path
 from finesim.bench import bench_group
+from finesim.cli_options import BenchModelOpt, JsonPathOpt, TrainBatchOpt
 from finesim.data.pairs import load_examples
 from finesim.errors import FinesimError
 from finesim.evaluation.sts import evaluate_sts
@@ -183,17 +184,15 @@ def bench_throughput(
 
 
 def bench_train_command(
-    model: Annotated[str, typer.Option("--model", "-m")] = "minilm",
+    model: BenchModelOpt = "minilm",
     part: Annotated[str, typer.Option(help="sts, simcse, throughput or all.")] = "all",
     steps: Annotated[int, typer.Option(min=1, help="Steps per throughput run.")] = 20,
-    batch_size: Annotated[int, typer.Option(min=2)] = 32,
+    batch_size: TrainBatchOpt = 32,
     max_length: Annotated[int, typer.Option(min=8)] = 64,
     simcse_set: Annotated[
         list[str] | None, typer.Option("--simcse-set", help="Override a simcse-sup setting.")
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the JSON here.")
-    ] = None,
+    json_out: JsonPathOpt = None,
 ) -> None:
     """Training evidence: STS before/after, SimCSE before/after, speed vs sentence-transformers."""
     parts = ["sts", "simcse", "throughput"] if part == "all" else part.split(",")
