@@ -1,6 +1,23 @@
-"""Encoders: loading, pooling, sentence-transformers folder I/O."""
+"""Encoders: loading, pooling, sentence-transformers folder I/O.
 
-from finesim.models.encoder import Encoder, EncodeStats
-from finesim.models.pooling import POOLING_MODES
+Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+"""
 
-__all__ = ["POOLING_MODES", "EncodeStats", "Encoder"]
+from typing import TYPE_CHECKING
+
+from finesim._lazy import lazy
+
+if TYPE_CHECKING:
+    from finesim.models.encoder import Encoder, EncodeStats
+    from finesim.models.pooling import POOLING_MODES
+
+__getattr__ = lazy(
+    __name__,
+    {
+        "EncodeStats": "finesim.models.encoder",
+        "Encoder": "finesim.models.encoder",
+        "POOLING_MODES": "finesim.models.pooling",
+    },
+)
+
+__all__ = ["EncodeStats", "Encoder", "POOLING_MODES"]

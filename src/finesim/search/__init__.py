@@ -1,5 +1,23 @@
-"""Faceted search over sentence vectors: a faiss index, two-stage search, explanations."""
+"""Faceted search over sentence vectors: a faiss index, two-stage search, explanations.
 
-from finesim.search.index import SCORINGS, Hit, Index, Pair
+Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+"""
 
-__all__ = ["SCORINGS", "Hit", "Index", "Pair"]
+from typing import TYPE_CHECKING
+
+from finesim._lazy import lazy
+
+if TYPE_CHECKING:
+    from finesim.search.index import SCORINGS, Hit, Index, Pair
+
+__getattr__ = lazy(
+    __name__,
+    {
+        "SCORINGS": "finesim.search.index",
+        "Hit": "finesim.search.index",
+        "Index": "finesim.search.index",
+        "Pair": "finesim.search.index",
+    },
+)
+
+__all__ = ["Hit", "Index", "Pair", "SCORINGS"]

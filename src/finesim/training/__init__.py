@@ -1,6 +1,23 @@
-"""Training: the loop, schedules, checkpoints, distributed helpers and recipes."""
+"""Training: the loop, schedules, checkpoints, distributed helpers and recipes.
 
-from finesim.training.config import TrainConfig, load_config
-from finesim.training.trainer import train
+Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+"""
+
+from typing import TYPE_CHECKING
+
+from finesim._lazy import lazy
+
+if TYPE_CHECKING:
+    from finesim.training.config import TrainConfig, load_config
+    from finesim.training.trainer import train
+
+__getattr__ = lazy(
+    __name__,
+    {
+        "TrainConfig": "finesim.training.config",
+        "load_config": "finesim.training.config",
+        "train": "finesim.training.trainer",
+    },
+)
 
 __all__ = ["TrainConfig", "load_config", "train"]

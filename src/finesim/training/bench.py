@@ -23,12 +23,7 @@ import typer
 from finesim._atomic import atomic_path
 from finesim.bench import bench_group
 from finesim.cli_options import BenchModelOpt, JsonPathOpt, TrainBatchOpt
-from finesim.data.pairs import load_examples
 from finesim.errors import FinesimError
-from finesim.evaluation.sts import evaluate_sts
-from finesim.models.encoder import Encoder
-from finesim.training.config import load_config
-from finesim.training.trainer import train
 
 
 def _peak_rss_mb() -> float:
@@ -42,6 +37,12 @@ def _table(result: dict[str, Any]) -> dict[str, float]:
 
 
 def bench_sts(model: str, epochs: int = 1) -> dict[str, Any]:
+    # heavy (torch): imported here so that `finesim --help` stays fast
+    from finesim.evaluation.sts import evaluate_sts
+    from finesim.models.encoder import Encoder
+    from finesim.training.config import load_config
+    from finesim.training.trainer import train
+
     before = evaluate_sts(Encoder(model), "stsb", "dev", cache=False)["tasks"]["stsb"]["spearman"]
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(
@@ -61,6 +62,12 @@ def bench_sts(model: str, epochs: int = 1) -> dict[str, Any]:
 
 
 def bench_simcse(model: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    # heavy (torch): imported here so that `finesim --help` stays fast
+    from finesim.evaluation.sts import evaluate_sts
+    from finesim.models.encoder import Encoder
+    from finesim.training.config import load_config
+    from finesim.training.trainer import train
+
     before = _table(evaluate_sts(Encoder(model), "all", "test"))
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(
@@ -83,6 +90,9 @@ def bench_simcse(model: str, overrides: list[str] | None = None) -> dict[str, An
 def _finesim_steps_per_s(
     model: str, pairs: list[Any], steps: int, batch: int, max_length: int
 ) -> float:
+    from finesim.training.config import load_config
+    from finesim.training.trainer import train
+
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [
             f"batch_size={batch}",
@@ -155,6 +165,7 @@ def _st_steps_per_s(
 def bench_throughput(
     model: str, steps: int = 20, batch: int = 32, max_length: int = 64, repeats: int = 3
 ) -> dict[str, Any]:
+    from finesim.data.pairs import load_examples
     from finesim.models import registry
 
     folder = str(registry.resolve(model))
