@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from finesim.data.csfcube import Paper
 from finesim.docsim import Doc
@@ -44,3 +45,14 @@ def test_rank_fused_orders_by_the_fused_score_and_grid_is_valid():
     grid = standard_grid()
     assert "abstract" in grid and all(p.terms for p in grid.values())
     assert {p.fusion for p in grid.values()} == {"weighted", "rrf"}
+
+
+def test_title_cosines_are_per_pool_and_whitened_like_the_rest():
+    from finesim.data.csfcube import Pool
+    from finesim.evaluation.csfcube_hybrid import _title_cosines
+
+    titles = {"q": np.array([1.0, 0.0]), "a": np.array([2.0, 0.0]), "b": np.array([1.0, 1.0])}
+    pool = Pool("q", "method", ["b", "a"], [0, 2])
+    assert _title_cosines(titles, pool, None).tolist() == pytest.approx([np.sqrt(0.5), 1.0])
+    swap = _title_cosines(titles, pool, lambda x: x[:, ::-1] * [1.0, 3.0])
+    assert swap.tolist() == pytest.approx([3 / np.sqrt(10.0), 1.0])

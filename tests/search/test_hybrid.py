@@ -127,6 +127,32 @@ def test_default_preset_with_the_model_equals_exhaustive(model_index):
     assert len(by_text) == 4 and by_text[0].score >= by_text[-1].score
 
 
+def test_title_term_uses_title_vectors(model_index):
+    encoder, index = model_index
+    documents = papers(16)
+    preset = Preset({"abstract": 1.0, "title": 0.7, "facet-mean": 0.3})
+    wholes = encoder.encode([whole_text(d.title, d.sentences) for d in documents])
+    titles = encoder.encode([d.title for d in documents])
+    titles = titles / np.linalg.norm(titles, axis=1, keepdims=True)
+    docs = [
+        Doc(encoder.encode(d.sentences), d.labels, w)
+        for d, w in zip(documents, wholes, strict=True)
+    ]
+    query = 2
+
+    def extra_of(others):
+        return {"title": np.stack([titles[documents.index(d)] for d in others]) @ titles[query]}
+
+    hits = index.search(
+        query_doc=documents[query].id, scoring="hybrid", preset=preset, k=15, candidates=99
+    )
+    ids, scores = exhaustive(documents, docs, documents[query].id, None, preset, extra_of)
+    assert [h.id for h in hits] == ids
+    np.testing.assert_allclose([h.score for h in hits], scores, rtol=1e-4, atol=1e-5)
+    by_text = index.search("a contrastive model of dogs.", scoring="hybrid", preset=preset, k=3)
+    assert len(by_text) == 3
+
+
 def test_wholes_survive_save_open_and_add(tmp_path, model_index):
     encoder, built = model_index
     built.save(tmp_path / "idx")

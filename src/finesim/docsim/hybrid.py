@@ -16,10 +16,12 @@ Terms (higher = more similar):
   uses the candidate's facet labels too;
 - ``facet-text``: cosine of the query's facet sentences encoded as one text with the
   candidate's whole vector (needs ``Doc``-external vectors, passed in ``extra``);
+- ``title``: cosine of the query's title vector with the candidate's title vector (titles
+  name a paper's topic and method tersely; callers pass it in ``extra``);
 - ``bm25``: BM25 of the query's title + abstract against the candidate's title + abstract;
 - ``bm25-facet``: BM25 of the query's facet sentences against the candidate's text.
 
-Lexical and ``facet-text`` scores need texts, so callers compute them and pass them in
+Lexical, ``title`` and ``facet-text`` scores need texts, so callers compute them and pass them in
 ``extra``; every other term is computed here from the vectors.
 """
 
@@ -40,7 +42,7 @@ from finesim.errors import FinesimError
 
 SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
 VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract", "facet-mean")
-EXTERNAL_TERMS = ("facet-text", "bm25", "bm25-facet")
+EXTERNAL_TERMS = ("facet-text", "title", "bm25", "bm25-facet")
 TERMS = (*VECTOR_TERMS, *EXTERNAL_TERMS)
 FUSIONS = ("weighted", "rrf")
 DEFAULT_PRESET = "default"

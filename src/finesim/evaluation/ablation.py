@@ -15,7 +15,7 @@ from typing import Any
 
 from finesim._atomic import atomic_path
 from finesim.data.csfcube import load_splits
-from finesim.docsim.hybrid import Preset
+from finesim.docsim.hybrid import TERMS, Preset
 from finesim.evaluation.csfcube import score_rankings
 from finesim.evaluation.csfcube_hybrid import build_tables, rank_fused, standard_grid
 from finesim.evaluation.cv import cross_validate
@@ -28,14 +28,11 @@ STEPS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("abstract cosine (plain)", ("abstract",), False),
     ("+ whitening", ("abstract",), True),
     ("+ facet-mean", ("abstract", "facet-mean"), True),
-    ("+ facet-text", ("abstract", "facet-mean", "facet-text"), True),
-    ("+ bm25", ("abstract", "facet-mean", "facet-text", "bm25"), True),
-    ("+ bm25-facet", ("abstract", "facet-mean", "facet-text", "bm25", "bm25-facet"), True),
-    (
-        "+ sentence scorers",
-        ("abstract", "facet-mean", "facet-text", "bm25", "bm25-facet", "max-sim", "min-l2", "ot"),
-        True,
-    ),
+    ("+ title", ("abstract", "facet-mean", "title"), True),
+    ("+ facet-text", ("abstract", "facet-mean", "title", "facet-text"), True),
+    ("+ bm25", ("abstract", "facet-mean", "title", "facet-text", "bm25"), True),
+    ("+ bm25-facet", ("abstract", "facet-mean", "title", "facet-text", "bm25", "bm25-facet"), True),
+    ("+ sentence scorers", TERMS, True),
 )
 
 

@@ -2,7 +2,8 @@
 
 BEIR documents have no facets, so every sentence term reads the whole text as the
 document's one sentence (``max-sim`` and ``facet-text`` become the whole-text cosine,
-``min-l2`` and ``ot`` minus the L2 distance, ``bm25-facet`` is ``bm25``). Candidates are the
+``min-l2`` and ``ot`` minus the L2 distance, ``bm25-facet`` is ``bm25``; a query has no
+title, so ``title`` is the whole-text cosine too). Candidates are the
 union of the ``depth`` best by cosine and by BM25; the fused top 100 are scored as
 ``finesim eval beir`` scores dense retrieval.
 """
@@ -59,7 +60,7 @@ def run_beir_hybrid(
         bm25 = lexical.scores(text, ids)
         unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         cosine = unit @ (qvec / max(float(np.linalg.norm(qvec)), 1e-12))
-        extra = {"bm25": bm25, "bm25-facet": bm25, "facet-text": cosine}
+        extra = {"bm25": bm25, "bm25-facet": bm25, "facet-text": cosine, "title": cosine}
         scores, _ = hybrid_scores(query, docs, preset, extra=extra)
         order = np.argsort(-scores, kind="stable")[:MIN_TOP_K]
         run[qid] = {ids[i]: float(scores[i]) for i in order}

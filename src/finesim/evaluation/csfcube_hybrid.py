@@ -137,6 +137,13 @@ def build_tables(
     if "facet-text" in terms:
         texts = [facet_text(papers[p.qpid], p.facet) for p in pools]
         queries = encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
+    titles = None
+    if "title" in terms:
+        pids = list(papers)
+        vectors = encode_cached(
+            encoder, [papers[p].title for p in pids], batch_size=batch_size, cache=cache
+        )
+        titles = dict(zip(pids, vectors, strict=True))
     out = {}
     for setting in whitening:
         docs: Mapping[str, Doc] = base
@@ -151,9 +158,21 @@ def build_tables(
                 whole = np.stack([docs[c].whole for c in pool.candidates])  # type: ignore[misc]
                 whole = whole / np.linalg.norm(whole, axis=1, keepdims=True)
                 external.setdefault(pool.key, {})["facet-text"] = whole @ vector
+        if titles is not None:
+            for pool in pools:
+                external.setdefault(pool.key, {})["title"] = _title_cosines(titles, pool, white)
         with one_thread():
             out[whitening_name(setting)] = term_tables(docs, pools, terms, external)
     return pools, out
+
+
+def _title_cosines(titles: Mapping[str, np.ndarray], pool: Pool, white: Any) -> np.ndarray:
+    """Cosine of the query paper's title with each candidate's (whitened like the rest)."""
+    rows = np.stack([titles[pool.qpid], *(titles[c] for c in pool.candidates)])
+    if white is not None:
+        rows = white(rows)
+    rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return rows[1:] @ rows[0]
 
 
 def whitening_name(setting: int | None | str) -> str:
@@ -239,12 +258,20 @@ def standard_grid() -> dict[str, Preset]:
     plus a few weights of each other kind of term (one weight set for all facets, since
     per-facet weights overfit 8-9 dev queries), fused by weighted sum or by RRF."""
     grid = {t: Preset({t: 1.0}, name=t) for t in TERMS}
-    levels = list(itertools.product((0.0, 0.5, 1.0), (0.0, 0.5, 1.0), (0.0, 0.3, 0.6), (0.0, 0.3)))
+    levels = list(
+        itertools.product(
+            (0.0, 0.5, 1.0),  # facet-mean
+            (0.0, 0.5, 1.0),  # title
+            (0.0, 0.5, 1.0),  # facet-text
+            (0.0, 0.3, 0.6),  # bm25
+            (0.0, 0.3),  # bm25-facet
+        )
+    )
     for fusion in ("weighted", "rrf"):
-        for facet_mean, text, lex, facet_lex in levels:
+        for facet_mean, title, text, lex, facet_lex in levels:
             for sentence in (None, "max-sim", "min-l2", "ot"):
-                weights = {"abstract": 1.0, "facet-mean": facet_mean, "facet-text": text}
-                weights.update({"bm25": lex, "bm25-facet": facet_lex})
+                weights = {"abstract": 1.0, "facet-mean": facet_mean, "title": title}
+                weights.update({"facet-text": text, "bm25": lex, "bm25-facet": facet_lex})
                 if sentence is not None:
                     weights[sentence] = 0.2
                 if sum(w > 0 for w in weights.values()) < 2:

@@ -12,7 +12,9 @@ Stage 1 pools candidates from each signal a preset can reward, so no strong term
 The union (in index order) is scored by ``hybrid_scores``; min-max normalisation and RRF ranks
 are per pool, so with a budget that covers the corpus the result is exactly the exhaustive one.
 The text terms are computed here for the pool: ``facet-text`` from the query's facet sentences
-encoded as one text, ``bm25`` and ``bm25-facet`` from a BM25 index of the stored documents.
+encoded as one text, ``title`` from title vectors (encoded on first use and kept in memory; a
+text query has no title, so its whole-text vector stands in), ``bm25`` and ``bm25-facet``
+from a BM25 index of the stored documents.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class HybridQuery:
     text: str  # whole text (BM25)
     facet_text: str  # facet sentences joined (bm25-facet)
     facet_vector: np.ndarray | None  # facet_text encoded (facet-text), if the preset uses it
+    title_vector: np.ndarray | None = None  # its title encoded (title), if the preset uses it
 
 
 def top_by_whole(
@@ -90,12 +93,16 @@ def external_scores(
     pool_ids: Sequence[str],
     pool_wholes: np.ndarray,
     bm25: Bm25 | None,
+    pool_titles: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The text-based terms of the preset for the pool (``extra`` of ``hybrid_scores``)."""
     extra: dict[str, np.ndarray] = {}
     if "facet-text" in preset.terms:
         assert query.facet_vector is not None
         extra["facet-text"] = unit(pool_wholes) @ unit(query.facet_vector)
+    if "title" in preset.terms:
+        assert query.title_vector is not None and pool_titles is not None
+        extra["title"] = unit(pool_titles) @ unit(query.title_vector)
     if bm25 is not None:
         if "bm25" in preset.terms:
             extra["bm25"] = bm25.scores(query.text, pool_ids)

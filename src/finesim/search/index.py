@@ -135,6 +135,7 @@ class Index:
         self.wholes = wholes
         self._unit_wholes: np.ndarray | None = None  # cached for hybrid stage 1
         self._bm25: Bm25 | None = None  # built on the first search that needs it
+        self._title_vectors: dict[int, np.ndarray] = {}  # position -> title vector (hybrid)
         self.docs = docs or DocStore()
         self.tagger = tagger
         self.search_params = {"ef_search": 128, "nprobe": 32, **(search_params or {})}
@@ -574,7 +575,23 @@ class Index:
         vector = None
         if "facet-text" in preset.terms:
             vector = self._encode_one(joined, "hybrid term 'facet-text'")
-        return HybridQuery(Doc(qdoc.vectors, qdoc.labels, whole), text, joined, vector)
+        title_vector = None
+        if "title" in preset.terms:
+            # a text query has no title: its whole-text vector stands in
+            title_vector = whole if query_doc is None else self._titles([position])[0]
+        query_doc_vectors = Doc(qdoc.vectors, qdoc.labels, whole)
+        return HybridQuery(query_doc_vectors, text, joined, vector, title_vector)
+
+    def _titles(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Title vectors of documents (hybrid term ``title``), encoded once and kept."""
+        missing = [int(p) for p in positions if int(p) not in self._title_vectors]
+        if missing:
+            if self.encoder is None:
+                raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
+            titles = [str(self.docs.get(p).get("title") or "") for p in missing]
+            vectors = self.encoder.encode(titles)
+            self._title_vectors.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
+        return np.stack([self._title_vectors[int(p)] for p in positions])
 
     def _search_hybrid(
         self,
@@ -601,7 +618,8 @@ class Index:
         ]
         bm25 = self._lexical() if set(LEXICAL) & set(preset.terms) else None
         ids = [self.ids[p] for p in pool]
-        extra = external_scores(preset, query, ids, self.wholes[pool], bm25)
+        titles = self._titles(pool) if "title" in preset.terms else None
+        extra = external_scores(preset, query, ids, self.wholes[pool], bm25, titles)
         scores, _ = hybrid_scores(query.doc, docs, preset, facet=facet, extra=extra)
         why = explaining_term(preset)
         return self._ranked(pool, docs, scores, query.doc, qtexts, facet, why, k, explain)
