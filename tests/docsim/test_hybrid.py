@@ -102,3 +102,14 @@ def test_facet_mean_uses_the_candidates_facet_sentences():
     assert scores.tolist() == pytest.approx([1.0, 0.0, np.sqrt(0.5)])
     on_background = term_scores(q, [c0, c1], ["facet-mean"], facet="background")["facet-mean"]
     assert on_background.tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_zscore_fusion_standardises_each_term():
+    from finesim.docsim.hybrid import standardise
+
+    terms = {"abstract": np.array([0.0, 1.0, 2.0]), "bm25": np.array([0.0, 0.0, 30.0])}
+    z = fuse(terms, Preset({"abstract": 1.0, "bm25": 0.5}, fusion="zscore"))
+    expected = standardise(terms["abstract"]) + 0.5 * standardise(terms["bm25"])
+    assert z.tolist() == pytest.approx(expected.tolist())
+    assert standardise(np.array([1.0, 3.0])).tolist() == [-1.0, 1.0]
+    assert standardise(np.array([2.0, 2.0])).tolist() == [0.0, 0.0]

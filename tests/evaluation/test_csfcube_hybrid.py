@@ -44,7 +44,7 @@ def test_rank_fused_orders_by_the_fused_score_and_grid_is_valid():
     assert [c for c, _ in ranked["q_method"]][0] == "a"
     grid = standard_grid()
     assert "abstract" in grid and all(p.terms for p in grid.values())
-    assert {p.fusion for p in grid.values()} == {"weighted", "rrf"}
+    assert {p.fusion for p in grid.values()} == {"weighted", "zscore", "rrf"}
 
 
 def test_title_cosines_are_per_pool_and_whitened_like_the_rest():

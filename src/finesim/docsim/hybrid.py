@@ -2,7 +2,9 @@
 
 Why: each scorer sees something the others miss (the whole abstract's topic, the best
 matching facet sentences, exact technical words). A preset names the terms and their weights;
-fusion is either a weighted sum of per-query min-max normalised scores (``weighted``) or
+fusion is a weighted sum of per-query min-max normalised scores (``weighted``), a weighted sum
+of per-query z-scores (``zscore``: mean 0, standard deviation 1 over the candidates, so a
+term's scale comes from all its scores, not only the two extremes as with min-max), or
 weighted reciprocal-rank fusion (``rrf``: sum of w / (k + rank)).
 
 Terms (higher = more similar):
@@ -44,7 +46,7 @@ SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
 VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract", "facet-mean")
 EXTERNAL_TERMS = ("facet-text", "title", "bm25", "bm25-facet")
 TERMS = (*VECTOR_TERMS, *EXTERNAL_TERMS)
-FUSIONS = ("weighted", "rrf")
+FUSIONS = ("weighted", "zscore", "rrf")
 DEFAULT_PRESET = "default"
 
 
@@ -126,6 +128,14 @@ def normalise(scores: np.ndarray) -> np.ndarray:
     return (scores - low) / (high - low)
 
 
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Z-scores within one query's candidates (all equal: all 0)."""
+    spread = float(scores.std())
+    if spread <= 1e-12:
+        return np.zeros_like(scores, dtype=np.float64)
+    return (scores - scores.mean()) / spread
+
+
 def ranks(scores: np.ndarray) -> np.ndarray:
     """1-based ranks, best first (ties broken by position, as the rankings are)."""
     order = np.argsort(-scores, kind="stable")
@@ -143,10 +153,13 @@ def fuse(terms: Mapping[str, np.ndarray], preset: Preset) -> np.ndarray:
     total = np.zeros(n, dtype=np.float64)
     for term in preset.terms:
         weight = float(preset.weights[term])
+        values = np.asarray(terms[term], dtype=np.float64)
         if preset.fusion == "rrf":
-            total += weight / (preset.rrf_k + ranks(terms[term]))
+            total += weight / (preset.rrf_k + ranks(values))
+        elif preset.fusion == "zscore":
+            total += weight * standardise(values)
         else:
-            total += weight * normalise(np.asarray(terms[term], dtype=np.float64))
+            total += weight * normalise(values)
     return total
 
 

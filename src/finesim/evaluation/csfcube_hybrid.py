@@ -19,7 +19,7 @@ import torch
 
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
-from finesim.docsim.hybrid import TERMS, Preset, fuse, term_scores
+from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
 from finesim.errors import FinesimError
 from finesim.evaluation.cache import EmbeddingCache, encode_cached
@@ -256,7 +256,7 @@ def evaluate_cv(
 def standard_grid() -> dict[str, Preset]:
     """The candidates ``--cv`` chooses from: the plain scorers alone, and the abstract cosine
     plus a few weights of each other kind of term (one weight set for all facets, since
-    per-facet weights overfit 8-9 dev queries), fused by weighted sum or by RRF."""
+    per-facet weights overfit 8-9 dev queries), fused by each of ``FUSIONS``."""
     grid = {t: Preset({t: 1.0}, name=t) for t in TERMS}
     levels = list(
         itertools.product(
@@ -267,7 +267,7 @@ def standard_grid() -> dict[str, Preset]:
             (0.0, 0.3),  # bm25-facet
         )
     )
-    for fusion in ("weighted", "rrf"):
+    for fusion in FUSIONS:
         for facet_mean, title, text, lex, facet_lex in levels:
             for sentence in (None, "max-sim", "min-l2", "ot"):
                 weights = {"abstract": 1.0, "facet-mean": facet_mean, "title": title}
