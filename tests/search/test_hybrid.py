@@ -100,7 +100,7 @@ def test_default_preset_with_the_model_equals_exhaustive(model_index):
     encoder, index = model_index
     documents = papers(16)
     preset = load_preset()
-    assert "facet-text" in preset.terms and "bm25" in preset.terms
+    assert {"facet-text", "bm25", "bm25-facet", "title"} <= set(preset.terms)
     wholes = encoder.encode([whole_text(d.title, d.sentences) for d in documents])
     np.testing.assert_allclose(index.wholes, wholes, atol=1e-5)
     vectors = [encoder.encode(d.sentences) for d in documents]
@@ -110,11 +110,15 @@ def test_default_preset_with_the_model_equals_exhaustive(model_index):
     facet_vector = encoder.encode([facet_text(query.sentences, qdoc, "method")])[0]
     bm25_of = lexical(documents, query.id, "method")
 
+    titles = encoder.encode([d.title for d in documents])
+    titles = titles / np.linalg.norm(titles, axis=1, keepdims=True)
+
     def extra_of(others):
         rows = np.stack([wholes[documents.index(d)] for d in others])
         rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
         unit = facet_vector / np.linalg.norm(facet_vector)
-        return {**bm25_of(others), "facet-text": rows @ unit}
+        title = np.stack([titles[documents.index(d)] for d in others]) @ titles[1]
+        return {**bm25_of(others), "facet-text": rows @ unit, "title": title}
 
     hits = index.search(
         query_doc=query.id, facet="method", scoring="hybrid", k=10, candidates=99, explain=1
