@@ -90,24 +90,37 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Grouped bars: MAP per facet and aggregated, one bar per row."""
+    """One panel per model: MAP per facet and aggregated, one bar per step (in order)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(12, 4.5))
-    width = 0.8 / max(len(rows), 1)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    steps = list(dict.fromkeys(r["step"] for r in rows))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(steps), 1)))
+    fig, axes = plt.subplots(
+        len(models), 1, figsize=(11, 2.6 * len(models) + 0.9), sharey=True, squeeze=False
+    )
+    width = 0.8 / max(len(steps), 1)
     x = np.arange(len(GROUPS))
-    for i, r in enumerate(rows):
-        values = [r[g]["map"] for g in GROUPS]
-        ax.bar(x + i * width, values, width, label=f"{r['model']}: {r['step']}")
-    ax.set_xticks(x + width * (len(rows) - 1) / 2, GROUPS)
-    ax.set_ylabel("MAP (two-fold test average)")
-    ax.set_title("CSFCube ablation (settings chosen on dev queries)")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    for ax, model in zip(axes[:, 0], models, strict=True):
+        mine = {r["step"]: r for r in rows if r["model"] == model}
+        for i, step in enumerate(steps):
+            if step in mine:
+                values = [mine[step][g]["map"] for g in GROUPS]
+                ax.bar(x + i * width, values, width, color=colours[i], label=step)
+        ax.set_xticks(x + width * (len(steps) - 1) / 2, GROUPS)
+        ax.set_ylabel("MAP")
+        ax.set_title(model, fontsize=10, loc="left")
+        ax.grid(axis="y", alpha=0.3)
+    low = min(r[g]["map"] for r in rows for g in GROUPS)
+    axes[0, 0].set_ylim(max(0.0, 5 * np.floor(low / 5) - 5), None)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle("CSFCube ablation: two-fold test MAP, settings chosen on dev queries")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
