@@ -88,6 +88,8 @@ def test_cv_refuses_settings_it_must_choose_itself(capsys, monkeypatch, tiny_st)
         "lots",
     )
     assert code == 2 and "--whitening 'lots'" in err
+    code, _, err = run(capsys, monkeypatch, "eval", "csfcube", "--model", tiny_st, "--learn")
+    assert code == 2 and "add --cv" in err and "Traceback" not in err
 
 
 def test_beir_refuses_an_unknown_scoring(capsys, monkeypatch, tiny_st, tmp_path):

@@ -52,7 +52,7 @@ DEFAULT_PRESET = "default"
 
 @dataclass(frozen=True)
 class Preset:
-    """Weights per term (0 or absent: unused) and how to fuse them."""
+    """Weights per term (0 or absent: unused; negative: subtracted) and how to fuse them."""
 
     weights: Mapping[str, float]
     fusion: str = "weighted"
@@ -66,8 +66,10 @@ class Preset:
             raise ValueError(f"unknown term {unknown[0]!r}; terms: {', '.join(TERMS)}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; one of {', '.join(FUSIONS)}")
-        if any(w < 0 for w in self.weights.values()):
-            raise ValueError("weights must be >= 0")
+        if not all(np.isfinite(w) for w in self.weights.values()):
+            raise ValueError("weights must be finite numbers")
+        # negative weights are allowed: a learned fusion (``finesim.evaluation.learned``) may
+        # subtract a term that overlaps others
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("a preset needs at least one term with a positive weight")
         if self.rrf_k <= 0:
@@ -75,8 +77,8 @@ class Preset:
 
     @property
     def terms(self) -> list[str]:
-        """The terms with a positive weight, in ``TERMS`` order."""
-        return [t for t in TERMS if self.weights.get(t, 0.0) > 0]
+        """The terms with a non-zero weight, in ``TERMS`` order."""
+        return [t for t in TERMS if self.weights.get(t, 0.0) != 0]
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "fusion": self.fusion}
@@ -229,6 +231,6 @@ def hybrid_scores(
 
 def explaining_term(preset: Preset) -> str:
     """The scorer whose sentence pairs explain a hit: the preset's sentence term with the
-    largest weight, ``max-sim`` if it has none."""
-    used = [t for t in SENTENCE_TERMS if t in preset.terms]
+    largest positive weight, ``max-sim`` if it has none."""
+    used = [t for t in SENTENCE_TERMS if preset.weights.get(t, 0.0) > 0]
     return max(used, key=lambda t: preset.weights[t]) if used else "max-sim"

@@ -139,6 +139,10 @@ def eval_csfcube(
     cv: Annotated[
         bool, typer.Option("--cv", help="Hybrid: choose settings on each fold's dev queries.")
     ] = False,
+    learn: Annotated[
+        bool,
+        typer.Option("--learn", help="With --cv: fit the fusion weights on each fold's dev pairs."),
+    ] = False,
     rankings: Annotated[
         Path | None, typer.Option(help="Score ranking files (sample_ranked_pools layout) instead.")
     ] = None,
@@ -160,10 +164,12 @@ def eval_csfcube(
     _check_out(json_out)
     _check_out(run_file)
     result: dict[str, Any]
+    if learn and not cv:
+        raise FinesimError("--learn fits weights on dev queries and reports test: add --cv")
     if cv or scoring == "hybrid":
         from finesim.evaluation.hybrid_commands import csfcube_hybrid
 
-        args = (preset, whitening, cv, split, batch_size, cache)
+        args = (preset, whitening, cv, split, batch_size, cache, learn)
         result = csfcube_hybrid(_encoder(model, pooling), *args, run_file is not None)
         ranked = result.pop("rankings", None)
     elif rankings is not None:

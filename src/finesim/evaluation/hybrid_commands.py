@@ -26,11 +26,17 @@ def csfcube_hybrid(
     split: str,
     batch_size: int,
     cache: bool,
+    learn: bool,
     want_rankings: bool,
 ) -> dict[str, Any]:
     """``--scoring hybrid [--preset P] [--whitening W]`` or ``--cv`` (which chooses both)."""
     from finesim.docsim.hybrid import load_preset
-    from finesim.evaluation.csfcube_hybrid import evaluate_cv, evaluate_hybrid, standard_grid
+    from finesim.evaluation.csfcube_hybrid import (
+        evaluate_cv,
+        evaluate_hybrid,
+        evaluate_learned,
+        standard_grid,
+    )
 
     if split not in ("test", "dev"):
         raise FinesimError(f"unknown split {split!r}; use test or dev")
@@ -44,6 +50,15 @@ def csfcube_hybrid(
             "--cv chooses the preset and whitening itself on dev queries and "
             "reports test: leave out --preset, --whitening and --split"
         )
+    if learn:
+        result = evaluate_learned(encoder, batch_size=batch_size, cache=cache)
+        for fold, choice in result["chosen"].items():
+            weights = ", ".join(f"{t}={w:g}" for t, w in choice["preset"]["weights"].items())
+            typer.echo(f"{fold}: fitted on its dev queries: {weights}", err=True)
+        typer.echo(f"fitting and scoring took {result['seconds']:.1f} s", err=True)
+        if not want_rankings:
+            result.pop("rankings")
+        return result
     settings: list[int | None | str] = ["off", None, encoder.dim // 3]
     result = evaluate_cv(encoder, standard_grid(), settings, batch_size=batch_size, cache=cache)
     for fold, choice in result["chosen"].items():
