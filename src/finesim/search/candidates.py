@@ -55,12 +55,12 @@ def by_mean_nearest(distances: np.ndarray, docs: np.ndarray, valid: np.ndarray) 
     return universe[np.argsort(table.mean(axis=0), kind="stable")].astype(np.int64)
 
 
-def by_mean_vector(
-    means: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
+def top_cosine(
+    unit_rows: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
 ) -> np.ndarray:
-    """The ``budget`` documents whose unit mean vector is closest in cosine to the query's."""
-    q = query.mean(axis=0)
-    scores = means @ (q / max(float(np.linalg.norm(q)), 1e-12))
+    """The ``budget`` rows of ``unit_rows`` closest in cosine to ``query``, best first (ties
+    by position), leaving out row ``exclude``."""
+    scores = unit_rows @ (query / max(float(np.linalg.norm(query)), 1e-12))
     if exclude is not None:
         scores[exclude] = -np.inf
     budget = min(budget, len(scores) - (exclude is not None))
@@ -68,6 +68,13 @@ def by_mean_vector(
         return np.zeros(0, dtype=np.int64)
     top = np.argpartition(-scores, budget - 1)[:budget]
     return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+
+
+def by_mean_vector(
+    means: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
+) -> np.ndarray:
+    """The ``budget`` documents whose unit mean vector is closest in cosine to the query's."""
+    return top_cosine(means, query.mean(axis=0), budget, exclude)
 
 
 def by_chamfer(

@@ -27,6 +27,7 @@ import numpy as np
 from finesim.docsim import Doc
 from finesim.docsim.hybrid import SENTENCE_TERMS, Preset
 from finesim.docsim.lexical import Bm25
+from finesim.search.candidates import top_cosine
 
 HYBRID = "hybrid"
 POOLED_BY_SENTENCES = (*SENTENCE_TERMS, "facet-mean")
@@ -63,14 +64,7 @@ def top_by_whole(
     unit_wholes: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
 ) -> np.ndarray:
     """The ``budget`` positions with the closest whole vector (cosine), best first."""
-    scores = unit_wholes @ unit(query)
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    budget = min(budget, len(scores) - (exclude is not None))
-    if budget <= 0:
-        return np.zeros(0, dtype=np.int64)
-    top = np.argpartition(-scores, budget - 1)[:budget]
-    return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+    return top_cosine(unit_wholes, query.astype(np.float32), budget, exclude)
 
 
 def top_by_bm25(
