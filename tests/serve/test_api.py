@@ -157,6 +157,7 @@ def test_indexes_models_and_unknown_routes(server):
     assert status == 200 and body["indexes"] == [
         {"name": "papers", "documents": 24, "tagger": True}
     ]
+    assert {"default", "learned-mpnet"} <= set(body["presets"])
     status, _, body = call(url, "/v1/models")
     assert status == 200 and body["data"][0]["id"] == "tiny"
     status, _, body = call(url, "/v1/nothing")

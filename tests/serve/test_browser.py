@@ -105,6 +105,19 @@ def test_page_runs_a_paper_id_query_and_keeps_a_screenshot(page_url, tiny_index)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
 
 
+def test_page_runs_hybrid_with_the_chosen_preset(page_url, tiny_index):
+    chromium()
+    form = {"q": QUERY, "facet": "method", "scoring": "hybrid", "preset": "learned-mpnet"}
+    dom = run_browser(f"{page_url}/?" + urlencode(form), "--dump-dom")
+    assert 'data-state="done"' in dom, dom[-3000:]
+    expected = tiny_index.search(
+        QUERY, facet="method", scoring="hybrid", preset="learned-mpnet", k=10
+    )
+    assert re.findall(r'<li class="hit" data-id="([^"]+)"', dom) == [h.id for h in expected]
+    assert "hybrid, preset learned-mpnet" in dom
+    assert '<option value="learned-mpnet">' in dom
+
+
 def test_page_shows_errors(page_url):
     chromium()
     url = f"{page_url}/?" + urlencode({"q": "p999", "mode": "doc"})

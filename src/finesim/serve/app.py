@@ -230,7 +230,7 @@ def indexes(service: Service) -> dict[str, Any]:
         {"name": n, "documents": len(i), "tagger": i.tagger is not None}
         for n, i in service.indexes.items()
     ]
-    return {"model": service.name, "indexes": listed}
+    return {"model": service.name, "indexes": listed, "presets": preset_names()}
 
 
 def create_app(service: Service) -> Guard:

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const FIELDS = ["q", "mode", "facet", "scoring", "index"];
+const FIELDS = ["q", "mode", "facet", "scoring", "preset", "index"];
 
 function setStatus(text, isError) {
   const status = $("status");
@@ -40,6 +40,18 @@ async function loadIndexes() {
     select.appendChild(option);
   }
   if (!data.indexes.length) setStatus("This server has no index: start it with --index PATH.", true);
+  const presets = $("preset");
+  for (const name of data.presets || []) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;
+    presets.appendChild(option);
+  }
+}
+
+// the preset only means something for hybrid scoring
+function syncPreset() {
+  $("preset").disabled = $("scoring").value !== "hybrid";
 }
 
 async function search(form) {
@@ -50,6 +62,7 @@ async function search(form) {
     k: 10,
     explain: 3,
   };
+  if (base.scoring === "hybrid" && form.preset) base.preset = form.preset;
   const text = form.q.trim();
   const looksLikeId = !/\s/.test(text);
   if (form.mode === "doc" || (form.mode === "auto" && looksLikeId)) {
@@ -126,7 +139,8 @@ function render(data, form) {
   results.replaceChildren(...data.hits.map((hit) => renderHit(hit, data.query_sentences)));
   const on = data.facet ? `${data.facet} facet` : "all sentences";
   const note = data.note ? ` Note: ${data.note}.` : "";
-  setStatus(`${data.hits.length} results for "${form.q.trim()}" (${on}, ${data.scoring}).${note}`);
+  const how = data.preset ? `${data.scoring}, preset ${data.preset}` : data.scoring;
+  setStatus(`${data.hits.length} results for "${form.q.trim()}" (${on}, ${how}).${note}`);
   document.body.dataset.state = "done";
 }
 
@@ -164,8 +178,10 @@ async function start() {
     setStatus(`Error: ${error.message}`, true);
     return;
   }
+  $("scoring").addEventListener("change", syncPreset);
   const params = new URLSearchParams(location.search);
   for (const name of FIELDS) if (params.has(name)) $(name).value = params.get(name);
+  syncPreset();
   if (params.get("q")) await run();
 }
 
