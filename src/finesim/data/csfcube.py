@@ -5,6 +5,8 @@ Read from ``<data root>/csfcube`` exactly as ``SOURCE.md`` there describes.
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import json
 from dataclasses import dataclass
@@ -46,10 +48,18 @@ class Pool:
 
 
 def _json(path: Path) -> Any:
+    """The parsed file, a fresh copy each call. Parsed once per version of the file: ``--cv``
+    scores thousands of settings, each reading the pools and splits."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
     except (OSError, json.JSONDecodeError) as e:
         raise FinesimError(f"{path}: cannot read ({e})") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: str, mtime_ns: int, size: int) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def load_papers(path: Path | None = None) -> dict[str, Paper]:
