@@ -19,15 +19,20 @@ from a BM25 index of the stored documents.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from finesim.docsim import Doc
-from finesim.docsim.hybrid import SENTENCE_TERMS, Preset
+from finesim.docsim.hybrid import SENTENCE_TERMS, Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
+from finesim.errors import FinesimError
 from finesim.search.candidates import top_cosine
+
+if TYPE_CHECKING:
+    from finesim.search.index import Index
 
 HYBRID = "hybrid"
 POOLED_BY_SENTENCES = (*SENTENCE_TERMS, "facet-mean")
@@ -68,10 +73,10 @@ def top_by_whole(
 
 
 def top_by_bm25(
-    bm25: Bm25, text: str, budget: int, position: dict[str, int], exclude: int | None
+    bm25: Bm25, text: str, budget: int, position: Callable[[str], int], exclude: int | None
 ) -> np.ndarray:
     """Positions of the ``budget`` best BM25 papers for ``text`` (positive scores only)."""
-    found = [position[i] for i in bm25.top(text, budget + 1)]
+    found = [position(i) for i in bm25.top(text, budget + 1)]
     return np.array([p for p in found if p != exclude][:budget], dtype=np.int64)
 
 
@@ -103,3 +108,139 @@ def external_scores(
         if "bm25-facet" in preset.terms:
             extra["bm25-facet"] = bm25.scores(query.facet_text, pool_ids)
     return extra
+
+
+# ---- the two stages over an Index ------------------------------------------------------
+
+
+@dataclass
+class Cache:
+    """What hybrid search builds over an index's documents on first use; an index replaces
+    it when documents are added (positions stay valid, the BM25 vocabulary does not)."""
+
+    units: np.ndarray | None = None  # unit whole vectors (stage 1)
+    bm25: Bm25 | None = None  # over every title + abstract
+    titles: dict[int, np.ndarray] = field(default_factory=dict)  # position -> title vector
+
+
+def check_preset(index: Index, preset: str | Preset | None) -> Preset:
+    """The preset to use, once the index is known to have what hybrid scoring needs."""
+    if index.wholes is None:
+        where = f" {index.path}" if index.path is not None else ""
+        raise FinesimError(
+            f"the index{where} has no whole-document vectors (it predates hybrid scoring "
+            "or was built from vectors without them): rebuild it with `finesim index "
+            "build` to search with scoring 'hybrid'"
+        )
+    return preset if isinstance(preset, Preset) else load_preset(preset)
+
+
+def _encode_one(index: Index, text: str, why: str) -> np.ndarray:
+    if index.encoder is None:
+        raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
+    return np.asarray(index.encoder.encode([text])[0], dtype=np.float32)
+
+
+def hybrid_query(
+    index: Index,
+    qdoc: Doc,
+    qtexts: Sequence[str],
+    query_doc: str | None,
+    facet: str | None,
+    preset: Preset,
+) -> HybridQuery:
+    """The query's whole vector and texts: stored for an indexed paper, else encoded."""
+    assert index.wholes is not None
+    title_vector = None
+    if query_doc is not None:
+        position = index.position(query_doc)
+        title = str(index.docs.get(position).get("title") or "")
+        text, whole = whole_text(title, qtexts), index.wholes[position]
+        if "title" in preset.terms:
+            title_vector = titles_of(index, [position])[0]
+    else:
+        text = " ".join(qtexts)
+        whole = _encode_one(index, text, "a text query")
+        title_vector = whole  # a text query has no title: its whole-text vector stands in
+    joined = facet_text(qtexts, qdoc, facet)
+    vector = None
+    if "facet-text" in preset.terms:
+        vector = _encode_one(index, joined, "hybrid term 'facet-text'")
+    return HybridQuery(Doc(qdoc.vectors, qdoc.labels, whole), text, joined, vector, title_vector)
+
+
+def titles_of(index: Index, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Title vectors of documents (term ``title``), encoded once and kept in the cache."""
+    cached = index.hybrid_cache.titles
+    missing = [int(p) for p in positions if int(p) not in cached]
+    if missing:
+        if index.encoder is None:
+            raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
+        titles = [str(index.docs.get(p).get("title") or "") for p in missing]
+        vectors = index.encoder.encode(titles)
+        cached.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
+    return np.stack([cached[int(p)] for p in positions])
+
+
+def unit_wholes(index: Index) -> np.ndarray:
+    assert index.wholes is not None
+    if index.hybrid_cache.units is None:
+        index.hybrid_cache.units = unit(index.wholes)
+    return index.hybrid_cache.units
+
+
+def lexical_index(index: Index) -> Bm25:
+    """BM25 over every document's title + abstract, built on first use, kept in memory."""
+    if index.hybrid_cache.bm25 is None:
+        texts = {
+            ident: whole_text(str(record.get("title") or ""), record["sentences"])
+            for ident, record in zip(index.ids, index.docs.records(), strict=True)
+        }
+        index.hybrid_cache.bm25 = Bm25(texts)
+    return index.hybrid_cache.bm25
+
+
+def pool_of(
+    index: Index,
+    query: HybridQuery,
+    facet: str | None,
+    preset: Preset,
+    budget: int,
+    exclude: int | None,
+) -> np.ndarray:
+    """Stage 1: the union of each signal's top papers, in index order."""
+    assert query.doc.whole is not None
+    parts = [top_by_whole(unit_wholes(index), query.doc.whole, budget, exclude)]
+    if set(LEXICAL) & set(preset.terms):
+        bm25 = lexical_index(index)
+        for text in lexical_queries(preset, query):
+            parts.append(top_by_bm25(bm25, text, budget, index.position, exclude))
+    if set(POOLED_BY_SENTENCES) & set(preset.terms):
+        vectors = query.doc.restrict(facet)[0].vectors
+        parts.append(index.stage_one_pool(vectors, "max-sim", budget, exclude))
+    return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
+def scored_pool(
+    index: Index,
+    query: HybridQuery,
+    facet: str | None,
+    preset: Preset,
+    budget: int,
+    exclude: int | None,
+) -> tuple[np.ndarray, list[Doc], np.ndarray] | None:
+    """Stage 2: the pool's documents and their fused scores (None: an empty pool)."""
+    assert index.wholes is not None
+    pool = pool_of(index, query, facet, preset, budget, exclude)
+    if len(pool) == 0:
+        return None
+    docs = [
+        Doc(d.vectors, d.labels, index.wholes[p])
+        for d, p in zip(index.docs_at(pool), pool, strict=True)
+    ]
+    bm25 = lexical_index(index) if set(LEXICAL) & set(preset.terms) else None
+    ids = [index.ids[p] for p in pool]
+    titles = titles_of(index, pool) if "title" in preset.terms else None
+    extra = external_scores(preset, query, ids, index.wholes[pool], bm25, titles)
+    scores, _ = hybrid_scores(query.doc, docs, preset, facet=facet, extra=extra)
+    return pool, docs, scores

@@ -24,28 +24,15 @@ import numpy as np
 from finesim._atomic import atomic_path
 from finesim.data.documents import LABELS, Document, split_sentences
 from finesim.docsim import FACETS, Doc, Match, facet_of, score_candidates
-from finesim.docsim.hybrid import Preset, explaining_term, hybrid_scores, load_preset
-from finesim.docsim.lexical import Bm25
+from finesim.docsim.hybrid import Preset, explaining_term
 from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
-from finesim.search import store
+from finesim.search import hybrid, store
 from finesim.search.ann import Ann, choose_kind, factory_string
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
-from finesim.search.hybrid import (
-    HYBRID,
-    LEXICAL,
-    POOLED_BY_SENTENCES,
-    HybridQuery,
-    external_scores,
-    facet_text,
-    lexical_queries,
-    top_by_bm25,
-    top_by_whole,
-    unit,
-    whole_text,
-)
+from finesim.search.hybrid import HYBRID, whole_text
 from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
@@ -133,9 +120,7 @@ class Index:
         self.means = means if means is not None else np.zeros((0, ann.dim), dtype=np.float32)
         # one title+abstract vector per document (hybrid scoring); None: the index has none
         self.wholes = wholes
-        self._unit_wholes: np.ndarray | None = None  # cached for hybrid stage 1
-        self._bm25: Bm25 | None = None  # built on the first search that needs it
-        self._title_vectors: dict[int, np.ndarray] = {}  # position -> title vector (hybrid)
+        self.hybrid_cache = hybrid.Cache()  # what hybrid search builds on first use
         self.docs = docs or DocStore()
         self.tagger = tagger
         self.search_params = {"ef_search": 128, "nprobe": 32, **(search_params or {})}
@@ -288,7 +273,7 @@ class Index:
         else:
             old = self.wholes if self.wholes is not None else np.zeros((0, self.ann.dim))
             self.wholes = np.concatenate([old, new_wholes]).astype(np.float32)
-        self._unit_wholes, self._bm25 = None, None
+        self.hybrid_cache = hybrid.Cache()
         self.doc_start = np.concatenate([self.doc_start, self.doc_start[-1] + np.cumsum(sizes)])
         for doc in documents:
             self._position[doc.id] = len(self.ids)
@@ -475,14 +460,20 @@ class Index:
             raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
         if k < 1:
             raise FinesimError("k must be at least 1")
-        chosen = self._preset(preset) if scoring == HYBRID else None
+        chosen = hybrid.check_preset(self, preset) if scoring == HYBRID else None
         qdoc, qtexts, exclude = self._query(query, query_doc)
         if chosen is not None:
-            hybrid = self._hybrid_query(qdoc, qtexts, query_doc, facet, chosen)
+            hquery = hybrid.hybrid_query(self, qdoc, qtexts, query_doc, facet, chosen)
             with one_thread():
-                return self._search_hybrid(
-                    hybrid, qtexts, exclude, facet, chosen, k, candidates, explain, include_self
+                budget = min(candidates or default_budget(HYBRID, k), len(self.ids))
+                found = hybrid.scored_pool(
+                    self, hquery, facet, chosen, budget, None if include_self else exclude
                 )
+                if found is None:
+                    return []
+                pool, docs, scores = found
+                why = explaining_term(chosen)
+                return self.ranked(pool, docs, scores, hquery.doc, qtexts, facet, why, k, explain)
         with one_thread():
             return self._search(
                 qdoc, qtexts, exclude, facet, scoring, k, candidates, explain, include_self
@@ -504,14 +495,14 @@ class Index:
             exclude = None
         budget = candidates or default_budget(scoring, k)
         vectors = qdoc.restrict(facet)[0].vectors
-        pool = self._stage_one(vectors, scoring, min(budget, len(self.ids)), exclude)
+        pool = self.stage_one_pool(vectors, scoring, min(budget, len(self.ids)), exclude)
         if len(pool) == 0:
             return []
         docs = self.docs_at(pool)
         scores, _ = score_candidates(qdoc, docs, scoring, facet=facet)
-        return self._ranked(pool, docs, scores, qdoc, qtexts, facet, scoring, k, explain)
+        return self.ranked(pool, docs, scores, qdoc, qtexts, facet, scoring, k, explain)
 
-    def _ranked(
+    def ranked(
         self,
         pool: np.ndarray,
         docs: Sequence[Doc],
@@ -536,117 +527,12 @@ class Index:
             hits.append(self._hit(rank, int(pool[i]), float(scores[i]), qdoc, qtexts, found))
         return hits
 
-    # ---- hybrid scoring ----------------------------------------------------------------
+    # ---- hybrid scoring (the stages live in finesim.search.hybrid) --------------------
 
-    def _preset(self, preset: str | Preset | None) -> Preset:
-        """The preset to use, once the index is known to have what hybrid scoring needs."""
-        if self.wholes is None:
-            where = f" {self.path}" if self.path is not None else ""
-            raise FinesimError(
-                f"the index{where} has no whole-document vectors (it predates hybrid scoring "
-                "or was built from vectors without them): rebuild it with `finesim index "
-                "build` to search with scoring 'hybrid'"
-            )
-        return preset if isinstance(preset, Preset) else load_preset(preset)
-
-    def _encode_one(self, text: str, why: str) -> np.ndarray:
-        if self.encoder is None:
-            raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
-        return np.asarray(self.encoder.encode([text])[0], dtype=np.float32)
-
-    def _hybrid_query(
-        self,
-        qdoc: Doc,
-        qtexts: Sequence[str],
-        query_doc: str | None,
-        facet: str | None,
-        preset: Preset,
-    ) -> HybridQuery:
-        """The query's whole vector and texts: stored for an indexed paper, else encoded."""
-        assert self.wholes is not None
-        if query_doc is not None:
-            position = self.position(query_doc)
-            title = str(self.docs.get(position).get("title") or "")
-            text, whole = whole_text(title, qtexts), self.wholes[position]
-        else:
-            text = " ".join(qtexts)
-            whole = self._encode_one(text, "a text query")
-        joined = facet_text(qtexts, qdoc, facet)
-        vector = None
-        if "facet-text" in preset.terms:
-            vector = self._encode_one(joined, "hybrid term 'facet-text'")
-        title_vector = None
-        if "title" in preset.terms:
-            # a text query has no title: its whole-text vector stands in
-            title_vector = whole if query_doc is None else self._titles([position])[0]
-        query_doc_vectors = Doc(qdoc.vectors, qdoc.labels, whole)
-        return HybridQuery(query_doc_vectors, text, joined, vector, title_vector)
-
-    def _titles(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Title vectors of documents (hybrid term ``title``), encoded once and kept."""
-        missing = [int(p) for p in positions if int(p) not in self._title_vectors]
-        if missing:
-            if self.encoder is None:
-                raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
-            titles = [str(self.docs.get(p).get("title") or "") for p in missing]
-            vectors = self.encoder.encode(titles)
-            self._title_vectors.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
-        return np.stack([self._title_vectors[int(p)] for p in positions])
-
-    def _search_hybrid(
-        self,
-        query: HybridQuery,
-        qtexts: Sequence[str],
-        exclude: int | None,
-        facet: str | None,
-        preset: Preset,
-        k: int,
-        candidates: int | None,
-        explain: int,
-        include_self: bool,
-    ) -> list[Hit]:
-        assert self.wholes is not None
-        if include_self:
-            exclude = None
-        budget = min(candidates or default_budget(HYBRID, k), len(self.ids))
-        pool = self._hybrid_pool(query, facet, preset, budget, exclude)
-        if len(pool) == 0:
-            return []
-        docs = [
-            Doc(d.vectors, d.labels, self.wholes[p])
-            for d, p in zip(self.docs_at(pool), pool, strict=True)
-        ]
-        bm25 = self._lexical() if set(LEXICAL) & set(preset.terms) else None
-        ids = [self.ids[p] for p in pool]
-        titles = self._titles(pool) if "title" in preset.terms else None
-        extra = external_scores(preset, query, ids, self.wholes[pool], bm25, titles)
-        scores, _ = hybrid_scores(query.doc, docs, preset, facet=facet, extra=extra)
-        why = explaining_term(preset)
-        return self._ranked(pool, docs, scores, query.doc, qtexts, facet, why, k, explain)
-
-    def _hybrid_pool(
-        self,
-        query: HybridQuery,
-        facet: str | None,
-        preset: Preset,
-        budget: int,
-        exclude: int | None,
-    ) -> np.ndarray:
-        """Stage 1 of hybrid scoring: the union of each signal's top papers, in index order."""
-        assert query.doc.whole is not None
-        parts = [top_by_whole(self._units(), query.doc.whole, budget, exclude)]
-        if set(LEXICAL) & set(preset.terms):
-            bm25 = self._lexical()
-            for text in lexical_queries(preset, query):
-                parts.append(top_by_bm25(bm25, text, budget, self._position, exclude))
-        if set(POOLED_BY_SENTENCES) & set(preset.terms):
-            vectors = query.doc.restrict(facet)[0].vectors
-            parts.append(self._stage_one(vectors, "max-sim", budget, exclude))
-        return np.unique(np.concatenate(parts)).astype(np.int64)
-
-    def _stage_one(
+    def stage_one_pool(
         self, vectors: np.ndarray, scoring: str, budget: int, exclude: int | None
     ) -> np.ndarray:
+        """Stage 1 of a plain scoring: candidate positions for the query sentence vectors."""
         return stage_one(
             self.ann,
             self.doc_start,
@@ -658,23 +544,6 @@ class Index:
             ef_search=int(self.search_params["ef_search"]),
             nprobe=int(self.search_params["nprobe"]),
         )
-
-    def _units(self) -> np.ndarray:
-        """Unit whole vectors (cached until documents are added)."""
-        assert self.wholes is not None
-        if self._unit_wholes is None:
-            self._unit_wholes = unit(self.wholes)
-        return self._unit_wholes
-
-    def _lexical(self) -> Bm25:
-        """BM25 over every document's title + abstract, built on first use, kept in memory."""
-        if self._bm25 is None:
-            texts = {
-                ident: whole_text(str(record.get("title") or ""), record["sentences"])
-                for ident, record in zip(self.ids, self.docs.records(), strict=True)
-            }
-            self._bm25 = Bm25(texts)
-        return self._bm25
 
     def _query(
         self, query: str | Sequence[str] | None, query_doc: str | None
