@@ -175,6 +175,26 @@ def test_wholes_survive_save_open_and_add(tmp_path, model_index):
     assert again.wholes is not None and again.wholes.shape == (19, encoder.dim)
     np.testing.assert_allclose(again.wholes[16:], built.wholes[:3], atol=1e-6)
     assert again.search(query_doc="n0", scoring="hybrid", k=1)[0].id == "p0"  # same text
+    assert manifest["titles"] == "titles.npy" and again.titles is not None
+    titles = encoder.encode([d.title for d in papers(16)] + [d.title for d in more])
+    np.testing.assert_allclose(again.titles, titles, atol=1e-5)
+
+
+def test_an_index_without_title_vectors_encodes_them_when_searching(tmp_path, model_index):
+    encoder, built = model_index
+    built.save(tmp_path / "idx")
+    (tmp_path / "idx" / "titles.npy").unlink()  # as saved before the title term
+    path = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["files"]["titles.npy"], manifest["titles"]
+    path.write_text(json.dumps(manifest))
+    old = Index.open(tmp_path / "idx", encoder)
+    assert old.titles is None
+    preset = Preset({"abstract": 1.0, "title": 1.0})
+    hits = old.search(query_doc="p3", scoring="hybrid", preset=preset, k=8)
+    expected = built.search(query_doc="p3", scoring="hybrid", preset=preset, k=8)
+    assert [h.id for h in hits] == [h.id for h in expected]
+    np.testing.assert_allclose([h.score for h in hits], [h.score for h in expected], atol=1e-5)
 
 
 def test_old_index_without_wholes_still_searches_and_says_rebuild(tmp_path):

@@ -1,7 +1,7 @@
 """``finesim index build --engine ray``: sentences encoded on Ray, the faiss index built here.
 
 Only the encoding (the costly part) is spread out: the sentences and, in the same job, each
-document's title + abstract (its whole vector, for hybrid scoring). The vectors come back
+document's title + abstract and its title (for hybrid scoring). The vectors come back
 through the parquet parts and enter ``Index.add_vectors`` as ``Index.build`` would add them.
 """
 
@@ -47,8 +47,10 @@ def build_index_ray(
     texts = [s for doc in documents for s in doc.sentences]
     options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
     wholes = [whole_text(doc.title, doc.sentences) for doc in documents]
-    encoded = encode_texts_ray(texts + wholes, options, ray_options, workdir)
-    matrix, whole_vectors = encoded[: len(texts)], encoded[len(texts) :]
+    titles = [doc.title for doc in documents]
+    encoded = encode_texts_ray(texts + wholes + titles, options, ray_options, workdir)
+    n, m = len(texts), len(texts) + len(wholes)
+    matrix, whole_vectors, title_vectors = encoded[:n], encoded[n:m], encoded[m:]
     index = Index.new(
         encoder.dim,
         model=encoder.source,
@@ -64,5 +66,5 @@ def build_index_ray(
         fill_labels(
             tagger, documents, [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         )
-    index.add_vectors(documents, matrix, whole_vectors)
+    index.add_vectors(documents, matrix, whole_vectors, title_vectors)
     return index

@@ -170,7 +170,10 @@ def hybrid_query(
 
 
 def titles_of(index: Index, positions: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Title vectors of documents (term ``title``), encoded once and kept in the cache."""
+    """Title vectors of documents (term ``title``): the index's own, or (an index built
+    without them) encoded once and kept in the cache."""
+    if index.titles is not None:
+        return index.titles[np.asarray(positions, dtype=np.int64)]
     cached = index.hybrid_cache.titles
     missing = [int(p) for p in positions if int(p) not in cached]
     if missing:

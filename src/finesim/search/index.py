@@ -37,7 +37,7 @@ from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
-IDS, TAGGER, WHOLES = "ids.json", "tagger", "wholes.npy"
+IDS, TAGGER, WHOLES, TITLES = "ids.json", "tagger", "wholes.npy", "titles.npy"
 NO_LABEL = -1
 
 
@@ -106,6 +106,7 @@ class Index:
         labels: np.ndarray | None = None,
         means: np.ndarray | None = None,
         wholes: np.ndarray | None = None,
+        titles: np.ndarray | None = None,
         docs: DocStore | None = None,
         tagger: FacetTagger | None = None,
         search_params: dict[str, int] | None = None,
@@ -120,6 +121,8 @@ class Index:
         self.means = means if means is not None else np.zeros((0, ann.dim), dtype=np.float32)
         # one title+abstract vector per document (hybrid scoring); None: the index has none
         self.wholes = wholes
+        # one title vector per document (hybrid term ``title``); None: encoded when needed
+        self.titles = titles
         self.hybrid_cache = hybrid.Cache()  # what hybrid search builds on first use
         self.docs = docs or DocStore()
         self.tagger = tagger
@@ -145,13 +148,14 @@ class Index:
         chosen = choose_kind(kind, expected)
         factory_string(chosen, precision, expected)  # validates precision
         ann = Ann.create(dim, chosen, precision, expected)
-        wholes = np.zeros((0, dim), dtype=np.float32)
+        empty = np.zeros((0, dim), dtype=np.float32)
         return cls(
             ann,
             model=model,
             fingerprint=fingerprint,
             precision=precision,
-            wholes=wholes,
+            wholes=empty,
+            titles=empty.copy(),
             tagger=tagger,
         )
 
@@ -216,11 +220,14 @@ class Index:
         if self.tagger is not None:
             fill_labels(self.tagger, docs, vectors)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
-        wholes = None
+        wholes = titles = None
         if self.wholes is not None and docs:
             texts = [whole_text(d.title, d.sentences) for d in docs]
             wholes = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
-        self.add_vectors(docs, matrix, wholes)
+        if self.titles is not None and docs:
+            texts = [d.title for d in docs]
+            titles = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
+        self.add_vectors(docs, matrix, wholes, titles)
         return len(docs)
 
     def _check_new(self, documents: Sequence[Document]) -> None:
@@ -235,12 +242,14 @@ class Index:
         documents: Sequence[Document],
         vectors: np.ndarray,
         wholes: np.ndarray | None = None,
+        titles: np.ndarray | None = None,
     ) -> None:
         """Append documents whose sentence vectors (in order) are already computed.
 
-        ``wholes``: their title+abstract vectors (one row each), for hybrid scoring. Without
-        them they are encoded with the index's model if it is set; otherwise an empty index
-        keeps no whole vectors (hybrid unavailable) and a non-empty one that has them refuses.
+        ``wholes`` and ``titles``: their title+abstract and title vectors (one row each), for
+        hybrid scoring. Without them they are encoded with the index's model if it is set;
+        otherwise an empty index keeps none (hybrid unavailable without wholes; titles are
+        then encoded at search time) and a non-empty one that has them refuses.
         """
         total = sum(len(d.sentences) for d in documents)
         if vectors.shape != (total, self.ann.dim):
@@ -251,7 +260,8 @@ class Index:
         self._check_new(documents)
         if not documents:
             return
-        new_wholes = self._wholes_for(documents, wholes)
+        new_wholes = self._doc_vectors(documents, wholes, self.wholes, "whole-document")
+        new_titles = self._doc_vectors(documents, titles, self.titles, "title")
         self.ann.add(vectors)
         codes = [
             code
@@ -268,11 +278,8 @@ class Index:
         means = np.add.reduceat(vectors.astype(np.float32), bounds, axis=0) / sizes[:, None]
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         self.means = np.concatenate([self.means, means.astype(np.float32)])
-        if new_wholes is None:
-            self.wholes = None
-        else:
-            old = self.wholes if self.wholes is not None else np.zeros((0, self.ann.dim))
-            self.wholes = np.concatenate([old, new_wholes]).astype(np.float32)
+        self.wholes = _appended(self.wholes, new_wholes, self.ann.dim)
+        self.titles = _appended(self.titles, new_titles, self.ann.dim)
         self.hybrid_cache = hybrid.Cache()
         self.doc_start = np.concatenate([self.doc_start, self.doc_start[-1] + np.cumsum(sizes)])
         for doc in documents:
@@ -280,31 +287,40 @@ class Index:
             self.ids.append(doc.id)
             self.docs.append(doc)
 
-    def _wholes_for(
-        self, documents: Sequence[Document], wholes: np.ndarray | None
+    def _doc_vectors(
+        self,
+        documents: Sequence[Document],
+        given: np.ndarray | None,
+        kept: np.ndarray | None,
+        what: str,
     ) -> np.ndarray | None:
-        """The whole vectors of new documents (None: the index will keep none)."""
-        if wholes is not None:
-            if self.wholes is None and self.ids:
+        """The ``what`` vectors of new documents (None: the index will keep none): given,
+        or encoded with the index's model, as the index already keeps them or not."""
+        if given is not None:
+            if kept is None and self.ids:
                 raise FinesimError(
-                    "the index keeps no whole-document vectors; add documents without them "
+                    f"the index keeps no {what} vectors; add documents without them "
                     "(or rebuild the index)"
                 )
-            if wholes.shape != (len(documents), self.ann.dim):
+            if given.shape != (len(documents), self.ann.dim):
                 raise FinesimError(
-                    f"expected {len(documents)} whole-document vectors of dimension "
-                    f"{self.ann.dim}, got an array of shape {wholes.shape}"
+                    f"expected {len(documents)} {what} vectors of dimension "
+                    f"{self.ann.dim}, got an array of shape {given.shape}"
                 )
-            return wholes.astype(np.float32)
-        if self.wholes is None:
+            return given.astype(np.float32)
+        if kept is None:
             return None
         if self.encoder is not None:
-            texts = [whole_text(d.title, d.sentences) for d in documents]
+            texts = [
+                d.title if what == "title" else whole_text(d.title, d.sentences) for d in documents
+            ]
             return self.encoder.encode(texts).astype(np.float32)
         if self.ids:
             raise FinesimError(
-                "the index keeps a whole-document vector per document: pass the title+abstract "
-                "vectors (wholes) or set the index's model (Index.use(encoder))"
+                f"the index keeps a {what} vector per document: pass the "
+                f"{'title' if what == 'title' else 'title+abstract'} vectors "
+                f"({'titles' if what == 'title' else 'wholes'}) or set the index's model "
+                "(Index.use(encoder))"
             )
         return None
 
@@ -326,6 +342,8 @@ class Index:
             np.save(tmp / MEANS, self.means)
             if self.wholes is not None:
                 np.save(tmp / WHOLES, self.wholes)
+            if self.titles is not None:
+                np.save(tmp / TITLES, self.titles)
             (tmp / IDS).write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
             self.docs.write(tmp)
             if self.tagger is not None:
@@ -345,6 +363,7 @@ class Index:
             "search": self.search_params,
             "tagger": TAGGER if self.tagger is not None else None,
             "wholes": WHOLES if self.wholes is not None else None,
+            "titles": TITLES if self.titles is not None else None,
         }
 
     @classmethod
@@ -378,6 +397,10 @@ class Index:
         if manifest.get("wholes"):  # absent from indexes saved before hybrid scoring
             wholes = _load(folder / WHOLES, np.load)
             _agree(folder / WHOLES, wholes.shape == (n_docs, ann.dim))
+        titles = None
+        if manifest.get("titles"):  # absent from indexes saved before the title term
+            titles = _load(folder / TITLES, np.load)
+            _agree(folder / TITLES, titles.shape == (n_docs, ann.dim))
         tagger = FacetTagger.load(folder / TAGGER) if manifest.get("tagger") else None
         index = cls(
             ann,
@@ -389,6 +412,7 @@ class Index:
             labels=labels.astype(np.int8),
             means=means.astype(np.float32),
             wholes=None if wholes is None else wholes.astype(np.float32),
+            titles=None if titles is None else titles.astype(np.float32),
             docs=DocStore.load(folder, n_docs),
             tagger=tagger,
             search_params=manifest.get("search"),
@@ -590,6 +614,13 @@ class Index:
             )
         fields = {k: v for k, v in record.items() if k not in ("id", "title", "sentences")}
         return Hit(rank, self.ids[position], str(record.get("title", "")), score, pairs, fields)
+
+
+def _appended(kept: np.ndarray | None, new: np.ndarray | None, dim: int) -> np.ndarray | None:
+    if new is None:
+        return None
+    old = kept if kept is not None else np.zeros((0, dim), dtype=np.float32)
+    return np.concatenate([old, new]).astype(np.float32)
 
 
 def _load(path: Path, reader: Callable[[Path], Any]) -> Any:
