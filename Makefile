@@ -49,10 +49,11 @@ SERVE_DIR ?= demo-output
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-serve: install $(SERVE_DIR)/csfcube-index/manifest.json
+serve: install $(SERVE_DIR)/csfcube-index/titles.npy
 	$(BIN)/finesim serve --index $(SERVE_DIR)/csfcube-index --host $(HOST) --port $(PORT)
 
-$(SERVE_DIR)/csfcube-index/manifest.json:
+# titles.npy: an index built before hybrid scoring lacks it and is rebuilt
+$(SERVE_DIR)/csfcube-index/titles.npy:
 	mkdir -p $(SERVE_DIR)
 	test -d $(SERVE_DIR)/csfcube-tagger || \
 		$(BIN)/finesim facets train -m minilm --docs $(SERVE_DOCS) -o $(SERVE_DIR)/csfcube-tagger
