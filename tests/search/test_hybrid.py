@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from finesim import Encoder, FinesimError, Index
-from finesim.data.documents import Document
+from finesim.data.documents import Document, whole_text
 from finesim.docsim import Doc
+from finesim.docsim.docs import facet_text
 from finesim.docsim.hybrid import Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
-from finesim.search.hybrid import facet_text, whole_text
 from tests.search.helpers import corpus, index_of, wholes_of
 from tests.serve.conftest import papers
 
@@ -48,7 +48,7 @@ def lexical(documents, query, facet):
         ids = [d.id for d in others]
         return {
             "bm25": bm25.scores(texts[query], ids),
-            "bm25-facet": bm25.scores(facet_text(q.sentences, qdoc, facet), ids),
+            "bm25-facet": bm25.scores(facet_text(q.sentences, qdoc.labels, facet), ids),
         }
 
     return extra_of
@@ -107,7 +107,7 @@ def test_default_preset_with_the_model_equals_exhaustive(model_index):
     docs = [Doc(v, d.labels, w) for d, v, w in zip(documents, vectors, wholes, strict=True)]
     query = documents[1]
     qdoc = Doc(vectors[1], query.labels)
-    facet_vector = encoder.encode([facet_text(query.sentences, qdoc, "method")])[0]
+    facet_vector = encoder.encode([facet_text(query.sentences, qdoc.labels, "method")])[0]
     bm25_of = lexical(documents, query.id, "method")
 
     titles = encoder.encode([d.title for d in documents])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finesim.data.documents import whole_text
 from finesim.data.paths import data_path
 from finesim.docsim.docs import FACETS
 from finesim.errors import FinesimError
@@ -29,8 +30,8 @@ class Paper:
 
     @property
     def text(self) -> str:
-        """Title and abstract as one text (what whole-document encoders read)."""
-        return " ".join([self.title, *self.sentences]).strip()
+        """Title and abstract as one text (``whole_text``)."""
+        return whole_text(self.title, self.sentences)
 
 
 @dataclass

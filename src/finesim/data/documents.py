@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,13 @@ from finesim._atomic import atomic_path
 from finesim.errors import FinesimError
 
 LABELS = ("background", "objective", "method", "result", "other")
+
+
+def whole_text(title: str, sentences: Sequence[str]) -> str:
+    """Title and abstract as one text: what whole-document encoders and BM25 read."""
+    return " ".join([title, *sentences]).strip()
+
+
 _ID_FIELDS = ("id", "paper_id")
 _TEXT_FIELDS = ("abstract", "text")
 _LABEL_FIELDS = ("labels", "pred_labels")
@@ -39,6 +46,11 @@ class Document:
     labels: list[str] | None = None
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # other fields, kept on rewrite
+
+    @property
+    def text(self) -> str:
+        """Title and abstract as one text (``whole_text``)."""
+        return whole_text(self.title, self.sentences)
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id, "title": self.title, "abstract": self.sentences}

@@ -16,6 +16,21 @@ def facet_of(label: str) -> str:
     return "background" if name == "objective" else name
 
 
+def facet_positions(labels: Sequence[str] | None, facet: str | None, n: int) -> np.ndarray:
+    """Indices of the sentences of ``facet``; all ``n`` with no facet, no labels, or no
+    sentence of that facet (a query always has something to match with)."""
+    everything = np.arange(n)
+    if facet is None or labels is None:
+        return everything
+    keep = np.array([facet_of(label) == facet for label in labels], dtype=bool)
+    return everything[keep] if keep.any() else everything
+
+
+def facet_text(sentences: Sequence[str], labels: Sequence[str] | None, facet: str | None) -> str:
+    """The sentences of ``facet`` as one text (all of them if it has none)."""
+    return " ".join(sentences[i] for i in facet_positions(labels, facet, len(sentences)))
+
+
 @dataclass
 class Doc:
     """``vectors`` (sentences x dim); ``labels`` a facet per sentence; ``whole`` one vector
@@ -31,11 +46,8 @@ class Doc:
         With no facet, no labels, or no sentence of that facet, the whole document is kept:
         a query always has something to match with.
         """
-        everything = np.arange(len(self.vectors))
-        if facet is None or self.labels is None:
-            return self, everything
-        keep = np.array([facet_of(label) == facet for label in self.labels], dtype=bool)
-        if not keep.any():
-            return self, everything
-        labels = [label for label, k in zip(self.labels, keep, strict=True) if k]
-        return Doc(self.vectors[keep], labels, self.whole), everything[keep]
+        index = facet_positions(self.labels, facet, len(self.vectors))
+        if self.labels is None or len(index) == len(self.vectors):
+            return self, index
+        labels = [self.labels[i] for i in index]
+        return Doc(self.vectors[index], labels, self.whole), index

@@ -19,7 +19,6 @@ from finesim.engine.ray_encode import encode_texts_ray
 from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
-from finesim.search.hybrid import whole_text
 from finesim.search.index import Index
 
 
@@ -46,7 +45,7 @@ def build_index_ray(
         tagger.check(fingerprint)
     texts = [s for doc in documents for s in doc.sentences]
     options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
-    wholes = [whole_text(doc.title, doc.sentences) for doc in documents]
+    wholes = [doc.text for doc in documents]
     titles = [doc.title for doc in documents]
     encoded = encode_texts_ray(texts + wholes + titles, options, ray_options, workdir)
     n, m = len(texts), len(texts) + len(wholes)

@@ -19,6 +19,7 @@ import torch
 
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
+from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
 from finesim.errors import FinesimError
@@ -58,10 +59,8 @@ def whiten_docs(docs: Mapping[str, Doc], dim: int | None) -> tuple[dict[str, Doc
 
 
 def facet_text(paper: Paper, facet: str) -> str:
-    """The query's sentences of ``facet`` as one text (all of them if it has none)."""
-    doc = Doc(np.zeros((len(paper.sentences), 1)), paper.labels or None)
-    index = doc.restrict(facet)[1]
-    return " ".join(paper.sentences[i] for i in index)
+    """The paper's sentences of ``facet`` as one text (all of them if it has none)."""
+    return facet_sentences(paper.sentences, paper.labels or None, facet)
 
 
 def lexical_tables(papers: Mapping[str, Paper], pools: Sequence[Pool]) -> Tables:

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from finesim.data.documents import whole_text
 from finesim.docsim import Doc
+from finesim.docsim.docs import facet_text
 from finesim.docsim.hybrid import SENTENCE_TERMS, Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
 from finesim.errors import FinesimError
@@ -37,16 +39,6 @@ if TYPE_CHECKING:
 HYBRID = "hybrid"
 POOLED_BY_SENTENCES = (*SENTENCE_TERMS, "facet-mean")
 LEXICAL = ("bm25", "bm25-facet")
-
-
-def whole_text(title: str, sentences: Sequence[str]) -> str:
-    """Title and abstract as one text, as ``Paper.text`` makes it for CSFCube."""
-    return " ".join([title, *sentences]).strip()
-
-
-def facet_text(sentences: Sequence[str], doc: Doc, facet: str | None) -> str:
-    """The query's sentences of ``facet`` as one text (all of them if it has none)."""
-    return " ".join(sentences[i] for i in doc.restrict(facet)[1])
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -162,7 +154,7 @@ def hybrid_query(
         text = " ".join(qtexts)
         whole = _encode_one(index, text, "a text query")
         title_vector = whole  # a text query has no title: its whole-text vector stands in
-    joined = facet_text(qtexts, qdoc, facet)
+    joined = facet_text(qtexts, qdoc.labels, facet)
     vector = None
     if "facet-text" in preset.terms:
         vector = _encode_one(index, joined, "hybrid term 'facet-text'")

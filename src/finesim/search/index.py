@@ -32,7 +32,7 @@ from finesim.search import hybrid, store
 from finesim.search.ann import Ann, choose_kind, factory_string
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
-from finesim.search.hybrid import HYBRID, whole_text
+from finesim.search.hybrid import HYBRID
 from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
@@ -222,7 +222,7 @@ class Index:
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
         wholes = titles = None
         if self.wholes is not None and docs:
-            texts = [whole_text(d.title, d.sentences) for d in docs]
+            texts = [d.text for d in docs]
             wholes = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
         if self.titles is not None and docs:
             texts = [d.title for d in docs]
@@ -311,9 +311,7 @@ class Index:
         if kept is None:
             return None
         if self.encoder is not None:
-            texts = [
-                d.title if what == "title" else whole_text(d.title, d.sentences) for d in documents
-            ]
+            texts = [d.title if what == "title" else d.text for d in documents]
             return self.encoder.encode(texts).astype(np.float32)
         if self.ids:
             raise FinesimError(
