@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from finesim.docsim.docs import Doc
-from finesim.docsim.scoring import Match, score_candidates
+from finesim.docsim.scoring import Match, score_candidates, unit
 from finesim.errors import FinesimError
 
 SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
@@ -192,18 +192,13 @@ def term_scores(
 def _facet_abstract(query: Doc, candidates: Sequence[Doc], facet: str | None) -> np.ndarray:
     if any(c.whole is None for c in candidates):
         raise ValueError("term 'facet-abstract' needs a whole-document vector for every candidate")
-    q = query.restrict(facet)[0].vectors.astype(np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    c = np.stack([d.whole for d in candidates]).astype(np.float64)  # type: ignore[misc]
-    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    q = unit(query.restrict(facet)[0].vectors.astype(np.float64))
+    c = unit(np.stack([d.whole for d in candidates]).astype(np.float64))  # type: ignore[misc]
     return (q @ c.T).mean(axis=0)
 
 
 def _mean_unit(doc: Doc, facet: str | None) -> np.ndarray:
-    rows = doc.restrict(facet)[0].vectors.astype(np.float64)
-    rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-    mean = rows.mean(axis=0)
-    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return unit(unit(doc.restrict(facet)[0].vectors.astype(np.float64)).mean(axis=0))
 
 
 def _facet_mean(query: Doc, candidates: Sequence[Doc], facet: str | None) -> np.ndarray:

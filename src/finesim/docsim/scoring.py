@@ -38,7 +38,8 @@ class Match:
     weight: float | None = None  # transport mass (ot only)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero); the dtype is kept."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -79,7 +80,7 @@ def score_candidates(
     q = q_doc.vectors.astype(np.float64)
     c, offsets, sizes = _stack(candidates)
     distances = _l2(q, c)  # query sentences x all candidate sentences
-    cosines = _unit(q) @ _unit(c).T
+    cosines = unit(q) @ unit(c).T
     weights = None
     if scoring == "min-l2":
         scores = -np.minimum.reduceat(distances.min(axis=0), offsets)
@@ -87,7 +88,7 @@ def score_candidates(
         scores = np.maximum.reduceat(cosines, offsets, axis=1).mean(axis=0)
     elif scoring == "mean-vec":
         means = np.add.reduceat(c, offsets, axis=0) / sizes[:, None]
-        scores = _unit(q.mean(axis=0, keepdims=True)) @ _unit(means).T
+        scores = unit(q.mean(axis=0, keepdims=True)) @ unit(means).T
         scores = scores[0]
     else:
         scores, weights = _transport(distances, offsets, sizes, ot_epsilon)
@@ -100,7 +101,7 @@ def _abstract(query: Doc, candidates: Sequence[Doc]) -> np.ndarray:
     if query.whole is None or any(c.whole is None for c in candidates):
         raise ValueError("scoring 'abstract' needs a whole-document vector for every document")
     matrix = np.stack([c.whole for c in candidates]).astype(np.float64)  # type: ignore[misc]
-    return (_unit(matrix) @ _unit(query.whole.astype(np.float64)[None, :]).T)[:, 0]
+    return (unit(matrix) @ unit(query.whole.astype(np.float64)[None, :]).T)[:, 0]
 
 
 def _transport(

@@ -22,6 +22,7 @@ from finesim.docsim import FACETS, Doc
 from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
+from finesim.docsim.scoring import unit
 from finesim.errors import FinesimError
 from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.csfcube import embed_papers, score_rankings
@@ -44,8 +45,7 @@ def whiten_docs(docs: Mapping[str, Doc], dim: int | None) -> tuple[dict[str, Doc
     fit = fit_whitening(np.concatenate(stacked), dim)
 
     def white(x: np.ndarray) -> np.ndarray:
-        y = fit.apply(x)
-        return y / np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)
+        return unit(fit.apply(x))
 
     # one product for everything: thousands of small ones are slow on a busy machine
     everything = white(np.concatenate(stacked))
@@ -153,11 +153,9 @@ def build_tables(
             docs, white = whiten_docs(base, None if setting is None else int(setting))
         external: dict[str, dict[str, np.ndarray]] = {k: dict(v) for k, v in lexical.items()}
         if queries is not None:
-            q = queries if white is None else white(queries)
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            q = unit(queries if white is None else white(queries))
             for vector, pool in zip(q, pools, strict=True):
-                whole = np.stack([docs[c].whole for c in pool.candidates])  # type: ignore[misc]
-                whole = whole / np.linalg.norm(whole, axis=1, keepdims=True)
+                whole = unit(np.stack([docs[c].whole for c in pool.candidates]))  # type: ignore[misc]
                 external.setdefault(pool.key, {})["facet-text"] = whole @ vector
         if titles is not None:
             for pool in pools:
@@ -170,9 +168,7 @@ def build_tables(
 def _title_cosines(titles: Mapping[str, np.ndarray], pool: Pool, white: Any) -> np.ndarray:
     """Cosine of the query paper's title with each candidate's (whitened like the rest)."""
     rows = np.stack([titles[pool.qpid], *(titles[c] for c in pool.candidates)])
-    if white is not None:
-        rows = white(rows)
-    rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    rows = unit(rows if white is None else white(rows))
     return rows[1:] @ rows[0]
 
 

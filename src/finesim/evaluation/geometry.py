@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from finesim.data.documents import Document
+from finesim.docsim.scoring import unit
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return unit(np.asarray(x, dtype=np.float64))
 
 
 def anisotropy(vectors: np.ndarray, pairs: int = 20_000, seed: int = 0) -> float:

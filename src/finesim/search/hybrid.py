@@ -30,6 +30,7 @@ from finesim.docsim import Doc
 from finesim.docsim.docs import facet_text
 from finesim.docsim.hybrid import SENTENCE_TERMS, Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
+from finesim.docsim.scoring import unit
 from finesim.errors import FinesimError
 from finesim.search.candidates import top_cosine
 
@@ -39,11 +40,6 @@ if TYPE_CHECKING:
 HYBRID = "hybrid"
 POOLED_BY_SENTENCES = (*SENTENCE_TERMS, "facet-mean")
 LEXICAL = ("bm25", "bm25-facet")
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    rows = rows.astype(np.float32)
-    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
 @dataclass
