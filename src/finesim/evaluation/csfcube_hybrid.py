@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
@@ -31,6 +29,7 @@ from finesim.evaluation.learned import C as LEARN_C
 from finesim.evaluation.learned import fit_fusion
 from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
+from finesim.search.threads import one_thread
 
 Tables = dict[str, dict[str, np.ndarray]]  # pool key -> term -> raw scores of its candidates
 
@@ -109,18 +108,6 @@ def rank_fused(
     return rankings
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: the per-pool tensors (Sinkhorn for ``ot``) are small, and on a
-    busy machine handing them between threads made ``--cv`` 10-50 times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def build_tables(
     encoder: Encoder,
     whitening: Sequence[int | None | str],
@@ -160,7 +147,7 @@ def build_tables(
         if titles is not None:
             for pool in pools:
                 external.setdefault(pool.key, {})["title"] = _title_cosines(titles, pool, white)
-        with one_thread():
+        with one_thread():  # small per-pool products (Sinkhorn for ot): threads only contend
             out[whitening_name(setting)] = term_tables(docs, pools, terms, external)
     return pools, out
 
