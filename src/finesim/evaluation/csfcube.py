@@ -61,15 +61,24 @@ def rank_pools(
     """``{qpid_facet: [(candidate, score), ...]}`` best first (stable for ties)."""
     rankings = {}
     for pool in pools:
-        missing = [p for p in [pool.qpid, *pool.candidates] if p not in docs]
-        if missing:
-            raise FinesimError(f"CSFCube papers missing from the abstracts file: {missing[:3]}")
-        scores, _ = score_candidates(
-            docs[pool.qpid], [docs[c] for c in pool.candidates], scoring, facet=pool.facet
-        )
-        order = np.argsort(-scores, kind="stable")
-        rankings[pool.key] = [(pool.candidates[i], float(scores[i])) for i in order]
+        query, candidates = pool_docs(docs, pool)
+        scores, _ = score_candidates(query, candidates, scoring, facet=pool.facet)
+        rankings[pool.key] = ranked(pool, scores)
     return rankings
+
+
+def pool_docs(docs: Mapping[str, Doc], pool: Pool) -> tuple[Doc, list[Doc]]:
+    """The query paper's and the candidates' documents of one judged pool."""
+    missing = [p for p in [pool.qpid, *pool.candidates] if p not in docs]
+    if missing:
+        raise FinesimError(f"CSFCube papers missing from the abstracts file: {missing[:3]}")
+    return docs[pool.qpid], [docs[c] for c in pool.candidates]
+
+
+def ranked(pool: Pool, scores: np.ndarray) -> list[tuple[str, float]]:
+    """The pool's candidates with their scores, best first (stable on ties)."""
+    order = np.argsort(-scores, kind="stable")
+    return [(pool.candidates[i], float(scores[i])) for i in order]
 
 
 def score_rankings(

@@ -21,9 +21,8 @@ from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
-from finesim.errors import FinesimError
 from finesim.evaluation.cache import EmbeddingCache, encode_cached
-from finesim.evaluation.csfcube import embed_papers, score_rankings
+from finesim.evaluation.csfcube import embed_papers, pool_docs, ranked, score_rankings
 from finesim.evaluation.cv import FOLDS, SELECT_METRIC, cross_validate
 from finesim.evaluation.learned import C as LEARN_C
 from finesim.evaluation.learned import fit_fusion
@@ -83,16 +82,9 @@ def term_tables(
     """Raw scores of ``terms`` for every pool; ``external`` holds the text-based ones."""
     tables = {}
     for pool in pools:
-        missing = [p for p in [pool.qpid, *pool.candidates] if p not in docs]
-        if missing:
-            raise FinesimError(f"CSFCube papers missing from the abstracts file: {missing[:3]}")
-        tables[pool.key] = term_scores(
-            docs[pool.qpid],
-            [docs[c] for c in pool.candidates],
-            terms,
-            facet=pool.facet,
-            extra=external.get(pool.key),
-        )
+        query, candidates = pool_docs(docs, pool)
+        extra = external.get(pool.key)
+        tables[pool.key] = term_scores(query, candidates, terms, facet=pool.facet, extra=extra)
     return tables
 
 
@@ -100,12 +92,7 @@ def rank_fused(
     tables: Mapping[str, Mapping[str, np.ndarray]], pools: Sequence[Pool], preset: Preset
 ) -> dict[str, list[tuple[str, float]]]:
     """Rankings (best first, stable on ties) of every pool under ``preset``."""
-    rankings = {}
-    for pool in pools:
-        scores = fuse(tables[pool.key], preset)
-        order = np.argsort(-scores, kind="stable")
-        rankings[pool.key] = [(pool.candidates[i], float(scores[i])) for i in order]
-    return rankings
+    return {pool.key: ranked(pool, fuse(tables[pool.key], preset)) for pool in pools}
 
 
 def build_tables(
