@@ -34,13 +34,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from finesim.docsim.docs import Doc
 from finesim.docsim.scoring import Match, score_candidates, unit
 from finesim.errors import FinesimError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # 3.11+; annotations only
 
 SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
 VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract", "facet-mean")
@@ -90,23 +93,38 @@ class Preset:
         return out
 
 
+def _shipped() -> Traversable:
+    return resources.files("finesim") / "docsim" / "presets"
+
+
 def preset_names() -> list[str]:
-    folder = resources.files("finesim") / "docsim" / "presets"
+    """The presets that ship with finesim."""
     return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+        p.name.removesuffix(".json") for p in _shipped().iterdir() if p.name.endswith(".json")
     )
 
 
+def shipped_preset(name: str) -> Preset:
+    """A preset that ships with finesim, by name only (never a file path: the server takes
+    names from HTTP clients)."""
+    if name not in preset_names():
+        names = ", ".join(preset_names())
+        raise FinesimError(f"unknown preset {name!r}: not one of {names}")
+    return _read_preset(Path(str(_shipped() / f"{name}.json")))
+
+
 def load_preset(name_or_path: str | None = None) -> Preset:
-    """A shipped preset by name (default: ``default``) or a JSON file."""
+    """A JSON file, or a shipped preset by name (default: ``default``)."""
     spec = name_or_path or DEFAULT_PRESET
-    path = Path(spec)
-    if not path.is_file():
-        packaged = resources.files("finesim") / "docsim" / "presets" / f"{spec}.json"
-        if not packaged.is_file():
-            names = ", ".join(preset_names())
-            raise FinesimError(f"unknown preset {spec!r}: not a file and not one of {names}")
-        path = Path(str(packaged))
+    if Path(spec).is_file():
+        return _read_preset(Path(spec))
+    if spec not in preset_names():
+        names = ", ".join(preset_names())
+        raise FinesimError(f"unknown preset {spec!r}: not a file and not one of {names}")
+    return shipped_preset(spec)
+
+
+def _read_preset(path: Path) -> Preset:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Preset(

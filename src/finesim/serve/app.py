@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from finesim.data.documents import split_sentences
-from finesim.docsim.hybrid import Preset, load_preset, preset_names
+from finesim.docsim.hybrid import Preset, preset_names, shipped_preset
 from finesim.errors import FinesimError
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
@@ -181,7 +180,7 @@ def _preset(name: str | None) -> Preset | None:
     names = preset_names()
     if name not in names:
         raise ApiError(422, f"field 'preset': one of {', '.join(names)}", "preset")
-    return load_preset(str(resources.files("finesim") / "docsim" / "presets" / f"{name}.json"))
+    return shipped_preset(name)
 
 
 def search(service: Service, body: SearchRequest) -> dict[str, Any]:
