@@ -44,9 +44,10 @@ def fit_fusion(
     """A ``zscore`` preset whose weights are fitted on the judged pools of ``keys`` only."""
     from sklearn.linear_model import LogisticRegression
 
-    blocks = [pair_features(tables[k], grades[k], terms) for k in keys]
-    pairs = np.concatenate([b for b in blocks if len(b)]) if any(len(b) for b in blocks) else None
-    if pairs is None:
+    pairs = np.concatenate(
+        [np.zeros((0, len(terms)))] + [pair_features(tables[k], grades[k], terms) for k in keys]
+    )
+    if not len(pairs):
         raise ValueError("no judged pair with different grades among the queries given")
     # both orientations, so the two classes are balanced and the model needs no intercept
     x = np.concatenate([pairs, -pairs])
