@@ -123,10 +123,15 @@ def check_preset(index: Index, preset: str | Preset | None) -> Preset:
     return preset if isinstance(preset, Preset) else load_preset(preset)
 
 
-def _encode_one(index: Index, text: str, why: str) -> np.ndarray:
+def _encode(index: Index, texts: list[str], why: str) -> dict[str, np.ndarray]:
+    """Each distinct text's vector, from one encoder call."""
+    unique = list(dict.fromkeys(texts))
+    if not unique:
+        return {}
     if index.encoder is None:
         raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
-    return np.asarray(index.encoder.encode([text])[0], dtype=np.float32)
+    vectors = np.asarray(index.encoder.encode(unique), dtype=np.float32)
+    return dict(zip(unique, vectors, strict=True))
 
 
 def hybrid_query(
@@ -137,24 +142,27 @@ def hybrid_query(
     facet: str | None,
     preset: Preset,
 ) -> HybridQuery:
-    """The query's whole vector and texts: stored for an indexed paper, else encoded."""
+    """The query's whole vector and texts: stored for an indexed paper, else encoded (the
+    whole text and the facet text in one encoder call, once if they are the same text)."""
     assert index.wholes is not None
-    title_vector = None
+    joined = facet_text(qtexts, qdoc.labels, facet)
     if query_doc is not None:
         position = index.position(query_doc)
-        title = str(index.docs.get(position).get("title") or "")
-        text, whole = whole_text(title, qtexts), index.wholes[position]
-        if "title" in preset.terms:
-            title_vector = titles_of(index, [position])[0]
+        text = whole_text(str(index.docs.get(position).get("title") or ""), qtexts)
     else:
         text = " ".join(qtexts)
-        whole = _encode_one(index, text, "a text query")
+    wanted = ([] if query_doc is not None else [text]) + (
+        [joined] if "facet-text" in preset.terms else []
+    )
+    encoded = _encode(index, wanted, "a text query or hybrid term 'facet-text'")
+    if query_doc is not None:
+        whole = index.wholes[position]
+        title_vector = titles_of(index, [position])[0] if "title" in preset.terms else None
+    else:
+        whole = encoded[text]
         title_vector = whole  # a text query has no title: its whole-text vector stands in
-    joined = facet_text(qtexts, qdoc.labels, facet)
-    vector = None
-    if "facet-text" in preset.terms:
-        vector = _encode_one(index, joined, "hybrid term 'facet-text'")
-    return HybridQuery(Doc(qdoc.vectors, qdoc.labels, whole), text, joined, vector, title_vector)
+    query = Doc(qdoc.vectors, qdoc.labels, whole)
+    return HybridQuery(query, text, joined, encoded.get(joined), title_vector)
 
 
 def titles_of(index: Index, positions: Sequence[int] | np.ndarray) -> np.ndarray:
