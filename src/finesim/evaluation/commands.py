@@ -170,7 +170,7 @@ def eval_csfcube(
         from finesim.evaluation.hybrid_commands import csfcube_hybrid
 
         args = (preset, whitening, cv, split, batch_size, cache, learn)
-        result = csfcube_hybrid(_encoder(model, pooling), *args, run_file is not None)
+        result = csfcube_hybrid(_encoder(model, pooling), *args)
         ranked = result.pop("rankings", None)
     elif rankings is not None:
         ranked = read_ranking_dir(rankings)

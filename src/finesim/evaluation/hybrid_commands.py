@@ -27,7 +27,6 @@ def csfcube_hybrid(
     batch_size: int,
     cache: bool,
     learn: bool,
-    want_rankings: bool,
 ) -> dict[str, Any]:
     """``--scoring hybrid [--preset P] [--whitening W]`` or ``--cv`` (which chooses both)."""
     from finesim.docsim.hybrid import load_preset
@@ -55,19 +54,17 @@ def csfcube_hybrid(
         for fold, choice in result["chosen"].items():
             weights = ", ".join(f"{t}={w:g}" for t, w in choice["preset"]["weights"].items())
             typer.echo(f"{fold}: fitted on its dev queries: {weights}", err=True)
-        typer.echo(f"fitting and scoring took {result['seconds']:.1f} s", err=True)
-        if not want_rankings:
-            result.pop("rankings")
-        return result
-    settings: list[int | None | str] = ["off", None, encoder.dim // 3]
-    result = evaluate_cv(encoder, standard_grid(), settings, batch_size=batch_size, cache=cache)
-    for fold, choice in result["chosen"].items():
-        typer.echo(
-            f"{fold}: chose {choice['config']} "
-            f"(dev {result['selection_metric']} {result['dev'][fold]:.2f})",
-            err=True,
-        )
-    typer.echo(f"cross-validation took {result['seconds']:.1f} s", err=True)
-    if not want_rankings:
-        result.pop("rankings")
+    else:
+        settings: list[int | None | str] = ["off", None, encoder.dim // 3]
+        grid = standard_grid()
+        result = evaluate_cv(encoder, grid, settings, batch_size=batch_size, cache=cache)
+        for fold, choice in result["chosen"].items():
+            typer.echo(
+                f"{fold}: chose {choice['config']} "
+                f"(dev {result['selection_metric']} {result['dev'][fold]:.2f})",
+                err=True,
+            )
+    typer.echo(
+        f"{'fitting' if learn else 'cross-validation'} took {result['seconds']:.1f} s", err=True
+    )
     return result
