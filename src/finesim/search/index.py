@@ -42,6 +42,20 @@ NO_LABEL = -1
 
 
 @dataclass(frozen=True)
+class DocVectors:
+    """One vector per document beside the sentence vectors (hybrid scoring)."""
+
+    what: str  # in messages
+    about: str  # the text, in messages
+    keyword: str  # the argument of add_vectors that carries them
+    text: Callable[[Document], str]  # what is encoded
+
+
+WHOLE = DocVectors("whole-document", "title+abstract", "wholes", lambda d: d.text)
+TITLE = DocVectors("title", "title", "titles", lambda d: d.title)
+
+
+@dataclass(frozen=True)
 class Pair:
     """Why a hit matched: one query sentence, one of the hit's sentences, and how close."""
 
@@ -220,14 +234,15 @@ class Index:
         if self.tagger is not None:
             fill_labels(self.tagger, docs, vectors)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
-        wholes = titles = None
-        if self.wholes is not None and docs:
-            texts = [d.text for d in docs]
-            wholes = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
-        if self.titles is not None and docs:
-            texts = [d.title for d in docs]
-            titles = encode_cached(self.encoder, texts, batch_size=batch_size, cache=cache)
-        self.add_vectors(docs, matrix, wholes, titles)
+        encoder = self.encoder
+
+        def encoded(kind: DocVectors, kept: np.ndarray | None) -> np.ndarray | None:
+            if kept is None or not docs:
+                return None
+            texts = [kind.text(d) for d in docs]
+            return encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
+
+        self.add_vectors(docs, matrix, encoded(WHOLE, self.wholes), encoded(TITLE, self.titles))
         return len(docs)
 
     def _check_new(self, documents: Sequence[Document]) -> None:
@@ -260,8 +275,8 @@ class Index:
         self._check_new(documents)
         if not documents:
             return
-        new_wholes = self._doc_vectors(documents, wholes, self.wholes, "whole-document")
-        new_titles = self._doc_vectors(documents, titles, self.titles, "title")
+        new_wholes = self._doc_vectors(documents, wholes, self.wholes, WHOLE)
+        new_titles = self._doc_vectors(documents, titles, self.titles, TITLE)
         self.ann.add(vectors)
         codes = [
             code
@@ -292,10 +307,11 @@ class Index:
         documents: Sequence[Document],
         given: np.ndarray | None,
         kept: np.ndarray | None,
-        what: str,
+        kind: DocVectors,
     ) -> np.ndarray | None:
-        """The ``what`` vectors of new documents (None: the index will keep none): given,
+        """The ``kind`` vectors of new documents (None: the index will keep none): given,
         or encoded with the index's model, as the index already keeps them or not."""
+        what = kind.what
         if given is not None:
             if kept is None and self.ids:
                 raise FinesimError(
@@ -311,14 +327,11 @@ class Index:
         if kept is None:
             return None
         if self.encoder is not None:
-            texts = [d.title if what == "title" else d.text for d in documents]
-            return self.encoder.encode(texts).astype(np.float32)
+            return self.encoder.encode([kind.text(d) for d in documents]).astype(np.float32)
         if self.ids:
             raise FinesimError(
-                f"the index keeps a {what} vector per document: pass the "
-                f"{'title' if what == 'title' else 'title+abstract'} vectors "
-                f"({'titles' if what == 'title' else 'wholes'}) or set the index's model "
-                "(Index.use(encoder))"
+                f"the index keeps a {what} vector per document: pass the {kind.about} "
+                f"vectors ({kind.keyword}) or set the index's model (Index.use(encoder))"
             )
         return None
 
