@@ -21,7 +21,7 @@ from finesim.evaluation.csfcube import score_rankings
 from finesim.evaluation.csfcube_hybrid import (
     build_tables,
     learned_rankings,
-    rank_fused,
+    score_settings,
     standard_grid,
 )
 from finesim.evaluation.cv import cross_validate
@@ -54,14 +54,10 @@ def ablation(encoders: Mapping[str, Encoder], batch_size: int = 32) -> list[dict
     for label, encoder in encoders.items():
         settings: list[int | None | str] = ["off", None, encoder.dim // 3]
         pools, tables = build_tables(encoder, settings, batch_size=batch_size)
-        per_query: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
-        for white, table in tables.items():
-            for name, preset in grid.items():
-                ranked = rank_fused(table, pools, preset)
-                per_query.setdefault(white, {})[name] = score_rankings(ranked)["per_query"]
+        per_query = score_settings(tables, pools, grid)
         for step, terms, whitening in STEPS:
             candidates = {
-                f"{white}|{name}": per_query[white][name]
+                f"{white}|{name}": per_query[f"{white}|{name}"]
                 for white in tables
                 if whitening or white == "off"
                 for name in _allowed(grid, terms)

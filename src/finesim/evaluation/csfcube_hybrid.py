@@ -176,6 +176,17 @@ def evaluate_hybrid(
     return result
 
 
+def score_settings(
+    tables: Mapping[str, Tables], pools: Sequence[Pool], presets: Mapping[str, Preset]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per-query figures of every ``whitening|preset`` setting (what ``--cv`` chooses from)."""
+    return {
+        f"{white}|{name}": score_rankings(rank_fused(table, pools, preset))["per_query"]
+        for white, table in tables.items()
+        for name, preset in presets.items()
+    }
+
+
 def evaluate_cv(
     encoder: Encoder,
     candidates: Mapping[str, Preset],
@@ -190,14 +201,12 @@ def evaluate_cv(
     started = time.time()
     terms = sorted({t for p in candidates.values() for t in p.terms}, key=TERMS.index)
     pools, tables = build_tables(encoder, whitening, terms, batch_size=batch_size, cache=cache)
-    per_query: dict[str, dict[str, dict[str, float]]] = {}
-    configs: dict[str, dict[str, Any]] = {}
-    for white, table in tables.items():
-        for name, preset in candidates.items():
-            key = f"{white}|{name}"
-            rankings = rank_fused(table, pools, preset)
-            per_query[key] = score_rankings(rankings)["per_query"]
-            configs[key] = {"whitening": white, "preset": preset.to_json()}
+    per_query = score_settings(tables, pools, candidates)
+    configs = {
+        f"{white}|{name}": {"whitening": white, "preset": preset.to_json()}
+        for white in tables
+        for name, preset in candidates.items()
+    }
     splits = load_splits()
     result = cross_validate(per_query, splits, metric=metric)
     chosen = result["chosen"]
