@@ -20,6 +20,7 @@ from finesim.data.beir import judged_queries, read_corpus, read_qrels
 from finesim.docsim import Doc
 from finesim.docsim.hybrid import Preset, hybrid_scores
 from finesim.docsim.lexical import Bm25
+from finesim.docsim.scoring import unit
 from finesim.evaluation.cache import encode_cached
 from finesim.evaluation.retrieval import MIN_TOP_K, retrieve, summarize
 from finesim.models.encoder import Encoder
@@ -45,21 +46,27 @@ def run_beir_hybrid(
     query_vectors = encode_cached(
         encoder, list(queries.values()), batch_size=batch_size, cache=cache
     )
+    pools = {  # as BEIR: a query never retrieves itself
+        qid: [d for d in dict.fromkeys([*dense[qid], *lexical.top(text, depth)]) if d != qid]
+        for qid, text in queries.items()
+    }
+    # every candidate encoded (or read from the cache) once, not once per query that has it
+    wanted = list(dict.fromkeys(d for ids in pools.values() for d in ids))
+    encoded = encode_cached(
+        encoder, [corpus[d] for d in wanted], batch_size=batch_size, cache=cache
+    )
+    row = {d: i for i, d in enumerate(wanted)}
     run: dict[str, dict[str, float]] = {}
     for (qid, text), qvec in zip(queries.items(), query_vectors, strict=True):
-        ids = list(dict.fromkeys([*dense[qid], *lexical.top(text, depth)]))
-        ids = [d for d in ids if d != qid]  # as BEIR: a query never retrieves itself
+        ids = pools[qid]
         if not ids:
             run[qid] = {}
             continue
-        vectors = encode_cached(
-            encoder, [corpus[d] for d in ids], batch_size=batch_size, cache=cache
-        )
+        vectors = encoded[[row[d] for d in ids]]
         query = Doc(qvec[None, :], None, qvec)
         docs = [Doc(v[None, :], None, v) for v in vectors]
         bm25 = lexical.scores(text, ids)
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        cosine = unit @ (qvec / max(float(np.linalg.norm(qvec)), 1e-12))
+        cosine = unit(vectors) @ unit(qvec)
         extra = {"bm25": bm25, "bm25-facet": bm25, "facet-text": cosine, "title": cosine}
         scores, _ = hybrid_scores(query, docs, preset, extra=extra)
         order = np.argsort(-scores, kind="stable")[:MIN_TOP_K]
