@@ -18,9 +18,7 @@ def load_corpus(spec: str) -> list[Document]:
     if spec == "csfcube":
         from finesim.data.csfcube import load_papers
 
-        return [
-            Document(p.pid, p.sentences, p.labels or None, p.title) for p in load_papers().values()
-        ]
+        return [paper.document() for paper in load_papers().values()]
     docs = list(read_documents(Path(spec)))
     if not docs:
         raise FinesimError(f"{spec}: no documents")
@@ -30,8 +28,7 @@ def load_corpus(spec: str) -> list[Document]:
 def corpus_texts(docs: list[Document]) -> list[str]:
     """Every sentence and every whole text (title + abstract): what a model will encode."""
     sentences = [s for d in docs for s in d.sentences]
-    wholes = [" ".join([d.title, *d.sentences]).strip() for d in docs]
-    return sentences + wholes
+    return sentences + [d.text for d in docs]
 
 
 def describe(spec: str, docs: list[Document]) -> dict[str, object]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finesim.data.documents import whole_text
+from finesim.data.documents import Document, normalize_label, whole_text
 from finesim.data.paths import data_path
 from finesim.docsim.docs import FACETS
 from finesim.errors import FinesimError
@@ -32,6 +32,11 @@ class Paper:
     def text(self) -> str:
         """Title and abstract as one text (``whole_text``)."""
         return whole_text(self.title, self.sentences)
+
+    def document(self) -> Document:
+        """The paper as a search/corpus ``Document`` (labels as ``background``, ...)."""
+        labels = [normalize_label(x) for x in self.labels] if self.labels else None
+        return Document(self.pid, self.sentences, labels, self.title)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from finesim.data.csfcube import load_papers, load_pools
-from finesim.data.documents import Document, normalize_label
 from finesim.docsim import FACETS, Doc, score_candidates
 from finesim.evaluation.csfcube import embed_papers
 from finesim.models.encoder import Encoder
@@ -29,15 +28,7 @@ def corpus_index(
     """The CSFCube corpus as an index (vectors from the embedding cache) and as ``Doc``s."""
     papers = load_papers()
     docs = embed_papers(encoder, papers, whole=False)
-    documents = [
-        Document(
-            pid,
-            p.sentences,
-            [normalize_label(x) for x in p.labels] if p.labels else None,
-            p.title,
-        )
-        for pid, p in papers.items()
-    ]
+    documents = [p.document() for p in papers.values()]
     index = Index.new(
         encoder.dim,
         model=encoder.source,
