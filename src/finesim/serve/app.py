@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from finesim.data.documents import split_sentences
 from finesim.docsim.hybrid import Preset, preset_names, shipped_preset
+from finesim.docsim.scoring import unit
 from finesim.errors import FinesimError
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
@@ -168,8 +169,8 @@ async def similarity(service: Service, body: SimilarityRequest) -> dict[str, Any
     if len(texts) < 2:
         raise ApiError(422, "field 'texts': give at least two texts", "texts")
     vectors = (await _encode(service, texts)).vectors
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    cosine = np.round(np.clip(unit @ unit.T, -1.0, 1.0), 6).tolist()
+    rows = unit(vectors)
+    cosine = np.round(np.clip(rows @ rows.T, -1.0, 1.0), 6).tolist()
     return {"model": service.name, "texts": texts, "cosine": cosine}
 
 
