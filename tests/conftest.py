@@ -111,7 +111,7 @@ def run_cli(
     """Run ``finesim ARGS`` in this process: exit status, stdout, stderr."""
     import sys
 
-    from finesim.cli import main
+    from finesim.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["finesim", *map(str, args)])
     with pytest.raises(SystemExit) as exit_info:

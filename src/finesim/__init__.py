@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 __version__ = "0.1.0"
 

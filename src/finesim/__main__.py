@@ -1,3 +1,3 @@
-from finesim.cli import main
+from finesim.cli.main import main
 
 main()

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import (
     Document,
     normalize_label,
@@ -10,7 +11,6 @@ from finesim.data.documents import (
     split_sentences,
     write_documents,
 )
-from finesim.errors import FinesimError
 
 
 def write(path, *records):

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from finesim._util.errors import FinesimError
 from finesim.engine.ray_encode import KILL_ENV, _runs, check_parts, part_path, plan
-from finesim.errors import FinesimError
 from tests.conftest import SENTENCES
 
 if os.environ.get("CI"):

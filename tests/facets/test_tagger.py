@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from finesim import Encoder, FinesimError
-from finesim.apps.linear import LinearHead
 from finesim.data.documents import Document
 from finesim.facets.tagger import FacetTagger, fill_labels, position_features, tag_class
 from finesim.facets.train import train_tagger
+from finesim.models.heads import LinearHead
 from tests.conftest import WORDS
 
 

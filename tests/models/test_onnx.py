@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from finesim import Encoder, FinesimError
-from finesim.models.onnx_backend import cache_folder, default_backend
-from finesim.models.onnx_export import FILES, META_FILE, ONNX_DIR, export_onnx
+from finesim.models.onnx.backend import cache_folder, default_backend
+from finesim.models.onnx.export import FILES, META_FILE, ONNX_DIR, export_onnx
 from tests.conftest import SENTENCES
 from tests.conftest import run_cli as run
 

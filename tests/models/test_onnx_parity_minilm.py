@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from finesim import Encoder
-from finesim.models.onnx_export import export_onnx
+from finesim.models.onnx.export import export_onnx
 from tests.conftest import data_root, stsb_sentences
 
 

@@ -8,7 +8,7 @@ is `finesim bench agreement`, committed under benchmarks/search/.
 import pytest
 
 from finesim import Encoder
-from finesim.search.agreement import agreement
+from finesim.bench.agreement import agreement
 from tests.conftest import data_root
 
 pytestmark = pytest.mark.slow

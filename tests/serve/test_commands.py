@@ -17,7 +17,7 @@ from tests.serve.conftest import call
 
 def test_serve_process_binds_localhost_and_prints_the_url(tiny_st, tiny_index, tmp_path):
     tiny_index.save(tmp_path / "papers")
-    command = [sys.executable, "-c", "from finesim.cli import main; main()", "serve"]
+    command = [sys.executable, "-c", "from finesim.cli.main import main; main()", "serve"]
     process = subprocess.Popen(
         [*command, "--index", f"demo={tmp_path / 'papers'}", "-m", tiny_st, "--port", "0"],
         stderr=subprocess.PIPE,

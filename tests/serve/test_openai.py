@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finesim import Encoder
-from finesim.cli import main
+from finesim.cli.main import main
 from tests.serve.conftest import start
 
 openai = pytest.importorskip("openai", reason="the openai client is a test requirement")

@@ -25,14 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
+from finesim._util.threads import cpu_count
 from finesim.bench.flops import limit_per_s
 from finesim.bench.machine import gemm_gflops, machine_info
 from finesim.bench.profile import onnx_profile
 from finesim.bench.texts import bench_texts
-from finesim.errors import FinesimError
 from finesim.models import registry
 from finesim.models.encoder import Encoder
-from finesim.models.onnx_backend import BACKENDS, cpu_count
+from finesim.models.onnx.backend import BACKENDS
 
 AGAINST = ("sentence-transformers", "fastembed")
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.threads import cpu_count
 from finesim.bench.machine import cpu_name
 from finesim.bench.texts import bench_texts
 from finesim.data.texts import TextFile
-from finesim.encode_job import EncodeOptions, encode_file
+from finesim.engine.local import EncodeOptions, encode_file
 from finesim.engine.options import RayOptions
 from finesim.engine.ray_encode import encode_file_ray, import_ray, start_ray
 from finesim.models.encoder import Encoder
-from finesim.models.onnx_backend import cpu_count
 
 
 def _local(

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from finesim.models.onnx_backend import cpu_count, session_options
+from finesim._util.threads import cpu_count
+from finesim.models.onnx.backend import session_options
 
 
 def cpu_name() -> str:

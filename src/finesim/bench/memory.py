@@ -15,7 +15,7 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 
 def _sample_texts() -> list[str]:

@@ -8,7 +8,7 @@ TEXT_SETS = {"stsb": 2000, "abstracts": 400}
 def bench_texts(name: str, count: int | None = None) -> list[str]:
     """``stsb``: the first sentences of STS-B train (both sides of each pair, in order);
     ``abstracts``: the first CSFCube papers as title + abstract."""
-    from finesim.errors import FinesimError
+    from finesim._util.errors import FinesimError
 
     if name not in TEXT_SETS:
         raise FinesimError(f"unknown text set {name!r}; one of {', '.join(TEXT_SETS)}")

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from finesim._util.errors import FinesimError
 from finesim.data.texts import read_lines
-from finesim.errors import FinesimError
 
 Qrels = dict[str, dict[str, int]]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import Document, read_documents
-from finesim.errors import FinesimError
 
 
 def load_corpus(spec: str) -> list[Document]:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finesim.data.documents import Document, normalize_label, whole_text
+from finesim._util.errors import FinesimError
+from finesim.data.documents import FACETS, Document, normalize_label, whole_text
 from finesim.data.paths import data_path
-from finesim.docsim.docs import FACETS
-from finesim.errors import FinesimError
 
 ABSTRACTS = "abstracts-csfcube-preds.reconstructed.jsonl.gz"
 

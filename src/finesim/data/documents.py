@@ -21,10 +21,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from finesim._atomic import atomic_path
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 
 LABELS = ("background", "objective", "method", "result", "other")
+# The facets a query asks for (Aspire's): objective sentences count as background.
+FACETS = ("background", "method", "result")
+
+
+def facet_of(label: str) -> str:
+    """Map a sentence label to a facet the way Aspire does: objective counts as background."""
+    name = label.removesuffix("_label")
+    return "background" if name == "objective" else name
 
 
 def whole_text(title: str, sentences: Sequence[str]) -> str:

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from finesim._util.errors import FinesimError
 from finesim.data.paths import data_path
 from finesim.data.texts import read_lines, read_records
-from finesim.errors import FinesimError
 
 NLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
 

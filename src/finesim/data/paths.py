@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 
 def data_root() -> Path:

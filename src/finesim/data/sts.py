@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.data.paths import data_path
-from finesim.errors import FinesimError
 
 STS_YEARS = {
     "sts12": ["MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"],

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 FORMATS = (".txt", ".jsonl", ".csv", ".tsv", ".parquet")
 

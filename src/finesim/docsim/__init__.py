@@ -1,11 +1,11 @@
 """Multi-vector document similarity: a document is a set of sentence vectors with facets.
 
-Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+Exports are imported on first use (``finesim._util.lazy``): importing a submodule stays cheap.
 """
 
 from typing import TYPE_CHECKING
 
-from finesim._lazy import lazy
+from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
     from finesim.docsim.docs import FACETS, Doc, facet_of

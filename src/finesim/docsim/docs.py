@@ -7,13 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FACETS = ("background", "method", "result")
+from finesim.data.documents import FACETS, facet_of
 
-
-def facet_of(label: str) -> str:
-    """Map a sentence label to a facet the way Aspire does: objective counts as background."""
-    name = label.removesuffix("_label")
-    return "background" if name == "objective" else name
+__all__ = ["FACETS", "Doc", "facet_of", "facet_positions", "facet_text"]
 
 
 def facet_positions(labels: Sequence[str] | None, facet: str | None, n: int) -> np.ndarray:

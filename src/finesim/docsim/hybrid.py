@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.docsim.docs import Doc
 from finesim.docsim.scoring import Match, score_candidates, unit
-from finesim.errors import FinesimError
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # 3.11+; annotations only

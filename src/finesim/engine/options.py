@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 ENGINES = ("local", "ray")
 

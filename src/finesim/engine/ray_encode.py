@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 from finesim.data.texts import TextFile
-from finesim.encode_job import EncodeOptions, assemble, chunks, vector_table
+from finesim.engine.local import EncodeOptions, assemble, chunks, vector_table
 from finesim.engine.options import RayOptions
-from finesim.errors import FinesimError
 
 log = logging.getLogger(__name__)
 KILL_ENV = "FINESIM_RAY_KILL_AFTER"  # "N:MARKER": one actor SIGKILLs itself after N batches

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import Document
-from finesim.encode_job import EncodeOptions
+from finesim.engine.local import EncodeOptions
 from finesim.engine.options import RayOptions
 from finesim.engine.ray_encode import encode_texts_ray
-from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
 from finesim.search.index import Index

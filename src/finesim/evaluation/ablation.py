@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
 from finesim.data.csfcube import load_splits
 from finesim.docsim.hybrid import TERMS, Preset
 from finesim.evaluation.csfcube import score_rankings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 from finesim.models.encoder import Encoder
 
 

@@ -21,8 +21,8 @@ from finesim.docsim import Doc
 from finesim.docsim.hybrid import Preset, hybrid_scores
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
-from finesim.evaluation.cache import encode_cached
 from finesim.evaluation.retrieval import MIN_TOP_K, retrieve, summarize
+from finesim.models.cache import encode_cached
 from finesim.models.encoder import Encoder
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, SCORERS, Doc, score_candidates
-from finesim.errors import FinesimError
-from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.ranking import query_metrics
+from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 
 GROUPS = (*FACETS, "all")

@@ -15,20 +15,20 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.threads import one_thread
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
 from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
-from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.csfcube import embed_papers, pool_docs, ranked, score_rankings
 from finesim.evaluation.cv import FOLDS, SELECT_METRIC, cross_validate
 from finesim.evaluation.learned import C as LEARN_C
 from finesim.evaluation.learned import fit_fusion
+from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
-from finesim.search.threads import one_thread
 
 Tables = dict[str, dict[str, np.ndarray]]  # pool key -> term -> raw scores of its candidates
 

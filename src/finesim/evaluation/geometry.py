@@ -106,7 +106,7 @@ def plot_geometry(rows: dict[str, dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from finesim._atomic import atomic_path
+    from finesim._util.atomic import atomic_path
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, row in rows.items():

@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim._util.progress import progress_bar
 from finesim.data.beir import Qrels, judged_queries, read_corpus, read_qrels
-from finesim.errors import FinesimError
-from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.trec_metrics import DEFAULT_MEASURES, evaluate, mean_scores, trec_order
+from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
-from finesim.progress import progress_bar
 
 Score = Literal["cos", "dot"]
 RunDict = dict[str, dict[str, float]]  # query id -> document id -> score

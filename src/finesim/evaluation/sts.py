@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.data.sts import TASKS, ScoredPairs, load_task
-from finesim.errors import FinesimError
-from finesim.evaluation.cache import EmbeddingCache, encode_cached
 from finesim.evaluation.correlation import pearson, spearman
+from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 
 

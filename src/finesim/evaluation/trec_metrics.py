@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 Run = Mapping[str, Mapping[str, float]]  # query id -> document id -> score
 Qrels = Mapping[str, Mapping[str, int]]  # query id -> document id -> grade

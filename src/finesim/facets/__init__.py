@@ -1,11 +1,11 @@
 """Facet tagging of abstract sentences (background, method, result, other).
 
-Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+Exports are imported on first use (``finesim._util.lazy``): importing a submodule stays cheap.
 """
 
 from typing import TYPE_CHECKING
 
-from finesim._lazy import lazy
+from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
     from finesim.facets.tagger import CLASSES, FacetTagger

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from finesim.apps.linear import LinearHead
-from finesim.docsim.docs import facet_of
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim.data.documents import facet_of
+from finesim.models.heads import LinearHead
 
 CLASSES = ("background", "method", "result", "other")
 POSITION_FEATURES = 6

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from finesim.apps.linear import accuracy, macro_f1, split_by_group
+from finesim._util.errors import FinesimError
 from finesim.data.documents import Document
-from finesim.errors import FinesimError
-from finesim.evaluation.cache import encode_cached
 from finesim.facets.tagger import CLASSES, FacetTagger, tag_class
+from finesim.models.cache import encode_cached
 from finesim.models.encoder import Encoder
+from finesim.models.heads import accuracy, macro_f1, split_by_group
 
 
 def sentence_vectors(

@@ -1,11 +1,11 @@
 """Encoders: loading, pooling, sentence-transformers folder I/O.
 
-Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+Exports are imported on first use (``finesim._util.lazy``): importing a submodule stays cheap.
 """
 
 from typing import TYPE_CHECKING
 
-from finesim._lazy import lazy
+from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
     from finesim.models.encoder import Encoder, EncodeStats

@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
-from finesim._atomic import atomic_path
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.dense import Dense
 from finesim.models.pooling import needs_hidden_states, pool
 from finesim.models.st_format import load_parts, save_parts
-from finesim.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Encoder(nn.Module):
         self.backend = "torch"
         self._onnx: Any = None
         if backend != "torch":  # None: an exported folder's own choice, else torch
-            from finesim.models.onnx_backend import open_backend
+            from finesim.models.onnx.backend import open_backend
 
             self.backend, self._onnx = open_backend(self, folder, backend)
 

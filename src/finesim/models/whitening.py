@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 from finesim.models.dense import Dense
 
 MARKER = "finesim_whitening.json"

@@ -1,11 +1,11 @@
 """Faceted search over sentence vectors: a faiss index, two-stage search, explanations.
 
-Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+Exports are imported on first use (``finesim._util.lazy``): importing a submodule stays cheap.
 """
 
 from typing import TYPE_CHECKING
 
-from finesim._lazy import lazy
+from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
     from finesim.search.index import SCORINGS, Hit, Index, Pair

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 PRECISIONS = ("float32", "float16", "int8")

@@ -13,8 +13,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import Document
-from finesim.errors import FinesimError
 
 TEXTS, OFFSETS = "docs.jsonl", "docs.offsets.npy"
 

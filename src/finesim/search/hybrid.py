@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import whole_text
 from finesim.docsim import Doc
 from finesim.docsim.docs import facet_text
 from finesim.docsim.hybrid import SENTENCE_TERMS, Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
-from finesim.errors import FinesimError
 from finesim.search.candidates import top_cosine
 
 if TYPE_CHECKING:

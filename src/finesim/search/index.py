@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim._util.threads import one_thread
 from finesim.data.documents import LABELS, Document, split_sentences
 from finesim.docsim import FACETS, Doc, Match, facet_of, score_candidates
 from finesim.docsim.hybrid import Preset, explaining_term
-from finesim.errors import FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
 from finesim.search import hybrid, store
@@ -33,7 +34,6 @@ from finesim.search.ann import Ann, choose_kind, factory_string
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
 from finesim.search.hybrid import HYBRID
-from finesim.search.threads import one_thread
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
@@ -223,8 +223,8 @@ class Index:
         self, documents: Iterable[Document], *, batch_size: int = 32, cache: bool = True
     ) -> int:
         """Encode and append documents (ids must be new); returns how many were added."""
-        from finesim.evaluation.cache import encode_cached
         from finesim.facets.train import sentence_vectors
+        from finesim.models.cache import encode_cached
 
         if self.encoder is None:
             raise FinesimError("adding documents needs the index's model (Index.use(encoder))")

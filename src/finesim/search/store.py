@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 FORMAT = "finesim-index"
 VERSION = 1

@@ -19,10 +19,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from finesim._util.errors import FinesimError
 from finesim.data.documents import split_sentences
 from finesim.docsim.hybrid import Preset, preset_names, shipped_preset
 from finesim.docsim.scoring import unit
-from finesim.errors import FinesimError
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
 from finesim.serve.middleware import Guard, error_body

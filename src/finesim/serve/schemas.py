@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finesim.docsim.docs import FACETS
+from finesim.data.documents import FACETS
 from finesim.search.hybrid import HYBRID
 from finesim.search.index import SCORINGS
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 from finesim.models.encoder import Encoder
 from finesim.search.index import Index
 from finesim.serve.batcher import Batcher

@@ -1,11 +1,11 @@
 """Training: the loop, schedules, checkpoints, distributed helpers and recipes.
 
-Exports are imported on first use (``finesim._lazy``): importing a submodule stays cheap.
+Exports are imported on first use (``finesim._util.lazy``): importing a submodule stays cheap.
 """
 
 from typing import TYPE_CHECKING
 
-from finesim._lazy import lazy
+from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
     from finesim.training.config import TrainConfig, load_config

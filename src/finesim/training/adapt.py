@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 from finesim.data.corpus import describe, load_corpus
 from finesim.data.documents import Document
 from finesim.data.pairs import Example
-from finesim.errors import FinesimError
 from finesim.training.config import TrainConfig
 
 OBJECTIVES = ("simcse", "title-abstract", "same-abstract")

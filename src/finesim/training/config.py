@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 
 @dataclass

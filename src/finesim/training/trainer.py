@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim._util.progress import progress_bar
 from finesim.data.pairs import Example, load_examples
-from finesim.errors import FinesimError
 from finesim.losses import LOSSES, backward, cached_backward
 from finesim.models.encoder import Encoder
-from finesim.progress import progress_bar
 from finesim.training import checkpoint, distributed
 from finesim.training.config import TrainConfig
 from finesim.training.schedule import warmup_linear

@@ -36,7 +36,7 @@ def train_command(
         overrides.append(f"data={data}")
     config = load_config(recipe, overrides)
     if not config.data:
-        from finesim.errors import FinesimError
+        from finesim._util.errors import FinesimError
 
         raise FinesimError("no training data: pass --data FILE (or a built-in source)")
     summary = train(config, model, out, resume=resume)

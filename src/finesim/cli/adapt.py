@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from finesim.cli_options import BatchOpt, ModelOpt, TrainBatchOpt
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim.cli.options import BatchOpt, ModelOpt, TrainBatchOpt
 
 DataOpt = Annotated[
     str, typer.Option(help="Documents: a .jsonl/.jsonl.gz file (as for search) or 'csfcube'.")
@@ -59,9 +59,9 @@ def whiten_command(
 ) -> None:
     """Fit BERT-whitening on the corpus texts and save it with the model (switch it off with
     ``Encoder(folder, whitening=False)``)."""
-    from finesim.cli import _load
+    from finesim.cli.main import _load
     from finesim.data.corpus import corpus_texts, describe, load_corpus
-    from finesim.evaluation.cache import encode_cached
+    from finesim.models.cache import encode_cached
     from finesim.models.whitening import whiten_encoder
 
     if out.exists() and not overwrite:

@@ -58,3 +58,13 @@ InverseL2Opt = Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", 
 # ``--json`` as a flag (print JSON instead of text) or as a path (benchmarks: also write it).
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 JsonPathOpt = Annotated[Path | None, typer.Option("--json", help="Also write the JSON here.")]
+
+
+def bench_group(app: typer.Typer) -> typer.Typer:
+    """The ``finesim bench`` group: the one already registered, or a new one."""
+    for group in app.registered_groups:
+        if group.name == "bench" and group.typer_instance is not None:
+            return group.typer_instance
+    bench = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
+    app.add_typer(bench, name="bench")
+    return bench

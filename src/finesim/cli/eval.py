@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._atomic import atomic_path
-from finesim.cli_options import BatchOpt, ModelOpt, PoolingOpt
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim.cli.options import BatchOpt, ModelOpt, PoolingOpt
 
 eval_app = typer.Typer(help="Evaluate a model: STS, CSFCube, BEIR.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports from evaluation results.", no_args_is_help=True)
@@ -34,7 +34,7 @@ REFERENCES = {
 
 
 def _encoder(model: str, pooling: str | None) -> Any:
-    from finesim.cli import _load
+    from finesim.cli.main import _load
 
     return _load(model, pooling)
 
@@ -167,7 +167,7 @@ def eval_csfcube(
     if learn and not cv:
         raise FinesimError("--learn fits weights on dev queries and reports test: add --cv")
     if cv or scoring == "hybrid":
-        from finesim.evaluation.hybrid_commands import csfcube_hybrid
+        from finesim.cli.eval_hybrid import csfcube_hybrid
 
         args = (preset, whitening, cv, split, batch_size, cache, learn)
         result = csfcube_hybrid(_encoder(model, pooling), *args)
@@ -239,7 +239,7 @@ def eval_beir(
 
 
 def _register_corpus_commands() -> None:
-    from finesim.evaluation.geometry_command import ablation_command, geometry_command
+    from finesim.cli.geometry import ablation_command, geometry_command
 
     eval_app.command("geometry")(geometry_command)
     eval_app.command("ablation")(ablation_command)

@@ -3,9 +3,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from finesim import Encoder, FinesimError
-from finesim.apps.classify import predict, train_classifier
-from finesim.apps.linear import LinearHead, accuracy, macro_f1, split_by_group
-from finesim.apps.paraphrase import mine_paraphrases
+from finesim.models.heads import LinearHead, accuracy, macro_f1, split_by_group
+from finesim.tasks.classify import predict, train_classifier
+from finesim.tasks.paraphrase import mine_paraphrases
 
 
 def brute_force(vectors, top_k, threshold):

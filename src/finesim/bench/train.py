@@ -20,10 +20,9 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._atomic import atomic_path
-from finesim.bench import bench_group
-from finesim.cli_options import BenchModelOpt, JsonPathOpt, TrainBatchOpt
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim.cli.options import BenchModelOpt, JsonPathOpt, TrainBatchOpt, bench_group
 
 
 def _peak_rss_mb() -> float:

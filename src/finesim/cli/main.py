@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import click
 import typer
 
-from finesim.cli_options import (
+from finesim._util.errors import FinesimError
+from finesim.cli.options import (
     BackendOpt,
     BatchOpt,
     FieldOpt,
@@ -24,7 +25,6 @@ from finesim.cli_options import (
     TrustOpt,
 )
 from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
-from finesim.errors import FinesimError
 
 app = typer.Typer(
     help="finesim: sentence embeddings and fine-grained text similarity.",
@@ -76,9 +76,9 @@ def encode(
     json_out: JsonFlag = False,
 ) -> None:
     """Embed a file of texts. A killed run, started again, resumes from its last shard."""
+    from finesim._util.progress import progress_bar
     from finesim.data.texts import TextFile
-    from finesim.encode_job import EncodeOptions, check_output, count_records, encode_file
-    from finesim.progress import progress_bar
+    from finesim.engine.local import EncodeOptions, check_output, count_records, encode_file
 
     on_ray = ray_options(engine, address, workers)
     source = TextFile(input, field=field, id_field=id_field, skip_empty=skip_empty)
@@ -147,14 +147,14 @@ def info(
         typer.echo(f"{key:>14}: {value}")
 
 
-from finesim.bench.commands import register as register_bench  # noqa: E402
-from finesim.evaluation.commands import demo, eval_app, report_app  # noqa: E402
-from finesim.export_command import export_command  # noqa: E402
-from finesim.search.commands import register as register_search  # noqa: E402
-from finesim.serve.commands import register as register_serve  # noqa: E402
-from finesim.training.adapt_commands import register as register_adapt  # noqa: E402
-from finesim.training.bench import register as register_train_bench  # noqa: E402
-from finesim.training.commands import train_command  # noqa: E402
+from finesim.bench.train import register as register_train_bench  # noqa: E402
+from finesim.cli.adapt import register as register_adapt  # noqa: E402
+from finesim.cli.bench import register as register_bench  # noqa: E402
+from finesim.cli.eval import demo, eval_app, report_app  # noqa: E402
+from finesim.cli.export import export_command  # noqa: E402
+from finesim.cli.search import register as register_search  # noqa: E402
+from finesim.cli.serve import register as register_serve  # noqa: E402
+from finesim.cli.train import train_command  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(report_app, name="report")

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._atomic import atomic_path
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 
 
 def geometry_command(
@@ -28,10 +28,10 @@ def geometry_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
     """How spread out a model's vectors are on a corpus (SimCSE's alignment/uniformity)."""
-    from finesim.cli import _load
+    from finesim.cli.main import _load
     from finesim.data.corpus import describe, load_corpus
-    from finesim.evaluation.cache import encode_cached
     from finesim.evaluation.geometry import geometry, plot_geometry, sample_texts
+    from finesim.models.cache import encode_cached
     from finesim.models.whitening import fit_whitening
 
     for path in (plot, json_out):
@@ -82,7 +82,7 @@ def ablation_command(
     name: Annotated[str, typer.Option(help="Base name of the output files.")] = "ablation",
 ) -> None:
     """CSFCube ablation: each component added in turn, settings chosen on dev queries."""
-    from finesim.cli import _load
+    from finesim.cli.main import _load
     from finesim.evaluation.ablation import ablation, markdown, write
 
     if not out.is_dir():

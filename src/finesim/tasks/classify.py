@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from finesim.apps.linear import LinearHead, accuracy, macro_f1, split_by_group
-from finesim.errors import FinesimError
-from finesim.evaluation.cache import encode_cached
+from finesim._util.errors import FinesimError
+from finesim.models.cache import encode_cached
 from finesim.models.encoder import Encoder
+from finesim.models.heads import LinearHead, accuracy, macro_f1, split_by_group
 
 KIND = "text-classifier"
 

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._atomic import atomic_path
-from finesim.cli_options import (
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim.cli.options import (
     BatchOpt,
     FieldOpt,
     IdFieldOpt,
@@ -19,7 +20,6 @@ from finesim.cli_options import (
     ModelOpt,
     OverwriteOpt,
 )
-from finesim.errors import FinesimError
 
 mine_app = typer.Typer(help="Mine similar pairs from a collection of texts.", no_args_is_help=True)
 classify_app = typer.Typer(
@@ -87,8 +87,8 @@ def mine_paraphrases_command(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """The most similar pairs of texts in a file (paraphrases, duplicates), best first."""
-    from finesim.apps.paraphrase import mine_paraphrases
-    from finesim.cli import _load
+    from finesim.cli.main import _load
+    from finesim.tasks.paraphrase import mine_paraphrases
 
     _check_out(out, overwrite)
     ids, texts = _texts(input, field, id_field)
@@ -116,8 +116,8 @@ def classify_train(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """Train a logistic-regression classifier on embeddings; accuracy on a held-out split."""
-    from finesim.apps.classify import train_classifier
-    from finesim.cli import _load
+    from finesim.cli.main import _load
+    from finesim.tasks.classify import train_classifier
 
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
@@ -163,9 +163,9 @@ def classify_predict(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """Label each text with the classifier's most probable class."""
-    from finesim.apps.classify import predict
-    from finesim.apps.linear import LinearHead
-    from finesim.cli import _load
+    from finesim.cli.main import _load
+    from finesim.models.heads import LinearHead
+    from finesim.tasks.classify import predict
 
     _check_out(out, overwrite)
     head = LinearHead.load(classifier)

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finesim._atomic import atomic_path
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 from finesim.data.texts import TextFile
-from finesim.errors import FinesimError
 from finesim.models.encoder import Encoder
 
 log = logging.getLogger(__name__)

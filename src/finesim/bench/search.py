@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 NOISE = 0.02  # per dimension; cosine to the source sentence about 0.93 at 384 dimensions
 CHUNK = 5_000  # papers synthesised and added at a time
@@ -207,7 +207,7 @@ STAGES = {"build": build_stage, "query": query_stage}
 def _run_stage(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run a stage in a fresh Python process, so its peak RSS is its own."""
     proc = subprocess.run(
-        [sys.executable, "-m", "finesim.search.bench", name, json.dumps(args)],
+        [sys.executable, "-m", "finesim.bench.search", name, json.dumps(args)],
         capture_output=True,
         text=True,
         check=False,

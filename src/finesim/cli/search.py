@@ -8,11 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._atomic import atomic_path
-from finesim.bench import bench_group
-from finesim.cli_options import BatchOpt, IndexModelOpt, JsonFlag, JsonPathOpt, ModelOpt
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
+from finesim.cli.options import (
+    BatchOpt,
+    IndexModelOpt,
+    JsonFlag,
+    JsonPathOpt,
+    ModelOpt,
+    bench_group,
+)
 from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
-from finesim.errors import FinesimError
 
 index_app = typer.Typer(help="Build and extend faceted search indexes.", no_args_is_help=True)
 
@@ -27,7 +33,7 @@ def _echo_json(data: object) -> None:
 
 
 def _encoder(model: str) -> Any:
-    from finesim.cli import _load
+    from finesim.cli.main import _load
 
     return _load(model)
 
@@ -220,7 +226,7 @@ def bench_search(
     json_out: JsonPathOpt = None,
 ) -> None:
     """Build an index of a synthetic corpus and time faceted queries; prints JSON."""
-    from finesim.search.bench import run_bench
+    from finesim.bench.search import run_bench
 
     result = run_bench(
         docs=docs,
@@ -251,7 +257,7 @@ def bench_agreement(
     json_out: JsonPathOpt = None,
 ) -> None:
     """Recall of the index search against exhaustive scoring on all of CSFCube; JSON."""
-    from finesim.search.agreement import agreement
+    from finesim.bench.agreement import agreement
     from finesim.search.index import SCORINGS
 
     scorings = [s.strip() for s in scoring.split(",") if s.strip()]
@@ -285,8 +291,8 @@ def _emit(result: dict[str, Any], path: Path | None) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the search family: index, search, facets, mine, classify, bench search/agreement."""
-    from finesim.apps.commands import classify_app, mine_app
-    from finesim.facets.commands import facets_app
+    from finesim.cli.facets import facets_app
+    from finesim.cli.tasks import classify_app, mine_app
 
     app.add_typer(index_app, name="index")
     app.command("search")(search)

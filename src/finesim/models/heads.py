@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from finesim._atomic import atomic_path
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 
 WEIGHTS, META = "head.safetensors", "head.json"
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim.bench import bench_group
-from finesim.cli_options import BatchOpt, BenchModelOpt, JsonPathOpt
+from finesim.cli.options import BatchOpt, BenchModelOpt, JsonPathOpt, bench_group
 
 
 def _emit(result: dict[str, Any], path: Path | None) -> None:
@@ -59,8 +58,8 @@ def encode_engine_command(
     json_path: JsonPathOpt = None,
 ) -> None:
     """`finesim encode` on the local engine and on a local Ray, end to end and per core."""
+    from finesim._util.errors import FinesimError
     from finesim.bench.engine import run_engine_bench
-    from finesim.errors import FinesimError
 
     try:
         sizes = [int(w) for w in _names(workers)]

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim._util.threads import cpu_count
 from finesim.models import registry
-from finesim.models.onnx_export import FILES, META_FILE, ONNX_DIR, OUTPUT, export_onnx
+from finesim.models.onnx.export import FILES, META_FILE, ONNX_DIR, OUTPUT, export_onnx
 
 if TYPE_CHECKING:
     from finesim.models.encoder import Encoder
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (affinity and container limits included)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def session_options(threads: int | None = None) -> Any:

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import torch
 
+from finesim._util.threads import cpu_count
 from finesim.bench.machine import cpu_name
 from finesim.bench.texts import bench_texts
 from finesim.models.encoder import Encoder
-from finesim.models.onnx_backend import cpu_count
 from finesim.serve.app import create_app
 from finesim.serve.server import LiveServer
 from finesim.serve.service import Limits, Service

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from finesim.cli_options import ModelOpt, PoolingOpt, TrustOpt
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim.cli.options import ModelOpt, PoolingOpt, TrustOpt
 
 
 def export_command(
@@ -25,8 +25,8 @@ def export_command(
 ) -> None:
     """Export to ONNX (fp32, checked against torch on padded batches; int8 with --quantize)."""
     from finesim.models.encoder import Encoder
-    from finesim.models.onnx_backend import read_meta
-    from finesim.models.onnx_export import export_onnx
+    from finesim.models.onnx.backend import read_meta
+    from finesim.models.onnx.export import export_onnx
 
     if quantize not in (None, "int8"):
         raise FinesimError(f"--quantize takes int8, not {quantize!r}")

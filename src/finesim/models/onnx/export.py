@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from finesim._atomic import atomic_path
-from finesim.errors import FinesimError
+from finesim._util.atomic import atomic_path
+from finesim._util.errors import FinesimError
 
 if TYPE_CHECKING:
     from finesim.models.encoder import Encoder
@@ -159,7 +159,7 @@ def quantize_int8(src: Path, dst: Path) -> None:
 
 
 def _vectors_onnx(path: Path, features: dict[str, torch.Tensor]) -> np.ndarray:
-    from finesim.models.onnx_backend import OnnxRunner
+    from finesim.models.onnx.backend import OnnxRunner
 
     runner = OnnxRunner(path)
     batches = [features, {k: v[:1] for k, v in features.items()}]  # padded batch, and one text

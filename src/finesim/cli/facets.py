@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from finesim.cli_options import BatchOpt, InverseL2Opt, ModelOpt, OverwriteOpt
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim.cli.options import BatchOpt, InverseL2Opt, ModelOpt, OverwriteOpt
 
 facets_app = typer.Typer(
     help="Tag abstract sentences as background, method, result or other.", no_args_is_help=True
@@ -32,7 +32,7 @@ def facets_train(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Fit the tagger on sentence embeddings + positions; report accuracy on held-out papers."""
-    from finesim.cli import _load
+    from finesim.cli.main import _load
     from finesim.data.csfcube import ABSTRACTS
     from finesim.data.documents import read_documents
     from finesim.data.paths import data_path
@@ -78,7 +78,7 @@ def facets_predict(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Label the sentences of documents that have no labels (all of them with --relabel)."""
-    from finesim.cli import _load
+    from finesim.cli.main import _load
     from finesim.data.documents import read_documents, write_documents
     from finesim.facets.tagger import FacetTagger, fill_labels
     from finesim.facets.train import sentence_vectors

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
 
 
 def parse_whitening(value: str) -> int | None | str:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from finesim import Encoder
-from finesim.evaluation import cache as cache_module
-from finesim.evaluation.cache import EmbeddingCache, encode_cached
+from finesim.models import cache as cache_module
+from finesim.models.cache import EmbeddingCache, encode_cached
 
 TEXTS = [f"sentence number {i} " + "word " * (i % 7) for i in range(11)]
 

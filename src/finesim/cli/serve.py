@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from finesim.bench import bench_group
-from finesim.cli_options import BackendOpt, BenchModelOpt, IndexModelOpt, JsonPathOpt
-from finesim.errors import FinesimError
+from finesim._util.errors import FinesimError
+from finesim.cli.options import BackendOpt, BenchModelOpt, IndexModelOpt, JsonPathOpt, bench_group
 
 log = logging.getLogger("finesim")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -105,7 +104,7 @@ def bench_serve_command(
     json_path: JsonPathOpt = None,
 ) -> None:
     """Requests/s and p50/p99 latency of /v1/embeddings, micro-batching off and on; JSON."""
-    from finesim.serve.bench import run_serve_bench
+    from finesim.bench.serve import run_serve_bench
 
     if json_path is not None and not json_path.parent.is_dir():
         raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")

@@ -1,1 +1,0 @@
-"""Applications of sentence embeddings: paraphrase mining, text classification."""

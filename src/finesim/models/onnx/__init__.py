@@ -1,0 +1,1 @@
+"""The ``onnx`` and ``onnx-int8`` backends: export an Encoder's network, run it with onnxruntime."""
