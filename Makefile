@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 fix: install
 	$(BIN)/ruff check --fix src tests

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from finesim import Encoder
-from tests.conftest import REPO, SENTENCES
+from tests.helpers import REPO, SENTENCES
 
 
 @pytest.fixture
@@ -170,3 +170,25 @@ def test_killed_run_resumes_from_last_shard(tiny_st, tmp_path):
     whole = [*base, "-o", str(tmp_path / "w.npy"), "--shard-size", "500"]
     subprocess.run(whole, env=env, capture_output=True, check=True)
     assert np.array_equal(np.load(tmp_path / "v.npy"), np.load(tmp_path / "w.npy"))
+
+
+def test_usage_errors_exit_2_without_traceback(cli):
+    code, _, err = cli("encode", "--bogus")
+    assert code == 2 and "No such option: --bogus" in err and "Traceback" not in err
+    code, out, err = cli("bench")  # a group without a command: its help, status 2
+    assert code == 2 and "Usage:" in out + err and "Traceback" not in out + err
+
+
+def test_emit_json_prints_and_writes_the_same_text(capsys, tmp_path):
+    from finesim._util.errors import FinesimError
+    from finesim.cli.common import emit_json
+
+    data = {"model": "café", "rows": [1, 2]}
+    emit_json(data, tmp_path / "r.json")
+    printed = capsys.readouterr().out
+    assert printed == (tmp_path / "r.json").read_text(encoding="utf-8")
+    assert printed == '{\n  "model": "café",\n  "rows": [\n    1,\n    2\n  ]\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left
+    with pytest.raises(FinesimError, match="no such folder"):
+        emit_json(data, tmp_path / "missing" / "r.json")
+    assert json.loads(capsys.readouterr().out) == data  # printed before the write failed

@@ -10,25 +10,45 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from finesim._util.errors import FinesimError
+from finesim._util.version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 if TYPE_CHECKING:
     from finesim import losses
+    from finesim.data.documents import Document
     from finesim.evaluation.api import evaluate
+    from finesim.fusion.preset import Preset
     from finesim.models.encoder import Encoder
-    from finesim.search import Index
+    from finesim.models.spec import EncoderSpec
+    from finesim.search import HybridSearcher, Index
     from finesim.training import train
 
 _LAZY = {
+    "Document": "finesim.data.documents",
     "Encoder": "finesim.models.encoder",
+    "EncoderSpec": "finesim.models.spec",
+    "HybridSearcher": "finesim.search",
     "Index": "finesim.search",
+    "Preset": "finesim.fusion.preset",
     "evaluate": "finesim.evaluation.api",
     "losses": "finesim.losses",
     "train": "finesim.training",
 }
 
-__all__ = ["Encoder", "FinesimError", "Index", "__version__", "evaluate", "losses", "train"]
+__all__ = [
+    "Document",
+    "Encoder",
+    "EncoderSpec",
+    "FinesimError",
+    "HybridSearcher",
+    "Index",
+    "Preset",
+    "__version__",
+    "evaluate",
+    "losses",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,8 +6,8 @@ import pytest
 
 from finesim import Encoder
 from finesim.bench.flops import flops_per_text, limit_per_s, token_weights
-from tests.conftest import data_root
-from tests.conftest import run_cli as run
+from tests.helpers import require_data
+from tests.helpers import run_cli as run
 
 
 def test_flops_of_the_tiny_bert(tiny_st):
@@ -27,8 +27,7 @@ def test_minilm_flops_match_the_issue():
 
 
 def test_bench_encode_json(tiny_st, tmp_path, capsys, monkeypatch):
-    if not (data_root() / "sts").is_dir():
-        pytest.skip("STS-B data not found (set FINESIM_DATA)")
+    require_data("sts")
     monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "bench.json"
     args = ["bench", "encode", "-m", tiny_st, "--count", "48", "--reps", "1", "--profile"]

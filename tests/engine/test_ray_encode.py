@@ -6,7 +6,6 @@ seconds, and every job here reuses it.
 
 import json
 import logging
-import os
 import socket
 
 import numpy as np
@@ -15,12 +14,10 @@ import pytest
 
 from finesim._util.errors import FinesimError
 from finesim.engine.ray_encode import KILL_ENV, _runs, check_parts, part_path, plan
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES, jsonl, require_data, require_module
+from tests.helpers import paper_records as papers
 
-if os.environ.get("CI"):
-    import ray  # make install puts the ray extra in CI: a missing Ray fails there, not skips
-else:
-    ray = pytest.importorskip("ray")
+ray = require_module("ray", "the ray extra")  # make install puts it in CI, where it must not skip
 
 TEXTS = [f"{s} {w}" for s in SENTENCES for w in ("red", "blue green", "a very small dog")]
 
@@ -94,7 +91,6 @@ def test_killed_actor_every_row_exactly_once(
 
 def test_index_build_on_ray_matches_local(cli, ray_cluster, tiny_st, tmp_path):
     from finesim.search.index import Index
-    from tests.search.test_commands import jsonl, papers
 
     train = jsonl(tmp_path / "train.jsonl", papers(20))
     code, _, err = cli("facets", "train", "-m", tiny_st, "--docs", train, "-o", tmp_path / "tag")
@@ -156,10 +152,7 @@ def test_runs_and_parts(tmp_path):
 
 
 def test_bench_encode_engine_json(cli, ray_cluster, tiny_st, tmp_path):
-    from tests.conftest import data_root
-
-    if not (data_root() / "sts").is_dir():
-        pytest.skip("STS-B data not found (set FINESIM_DATA)")
+    require_data("sts")
     out = tmp_path / "bench.json"
     args = ["-m", tiny_st, "--count", "64", "--workers", "1", "--json", out]
     code, stdout, err = cli("bench", "encode-engine", *args)

@@ -1,4 +1,4 @@
-from finesim.docsim.hybrid import Preset
+from finesim import Preset
 from finesim.evaluation.ablation import GROUPS, STEPS, _allowed, markdown, write
 
 

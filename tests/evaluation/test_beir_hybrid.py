@@ -1,10 +1,9 @@
 import pytest
 
-from finesim import Encoder
-from finesim.docsim.hybrid import Preset
+from finesim import Encoder, Preset
 from finesim.evaluation.beir_hybrid import run_beir_hybrid
 from finesim.evaluation.retrieval import run_beir
-from tests.evaluation.test_retrieval import make_beir
+from tests.helpers import make_beir
 
 
 @pytest.fixture(autouse=True)

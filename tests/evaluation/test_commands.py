@@ -4,14 +4,11 @@ import json
 
 import pytest
 
-from tests.conftest import data_root
-from tests.conftest import run_cli as run
+from tests.helpers import data_root
+from tests.helpers import run_cli as run
 
 CSFCUBE = data_root() / "csfcube"
-needs_data = pytest.mark.skipif(
-    not (CSFCUBE.is_dir() and (data_root() / "sts").is_dir()),
-    reason=f"evaluation data not found under {data_root()}",
-)
+needs_data = pytest.mark.needs_data("csfcube", "sts")
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from finesim.evaluation.csfcube import (
     write_run_file,
 )
 from finesim.evaluation.ranking import dcg_at_k, ndcg_at_k, query_metrics
-from tests.conftest import data_root
+from tests.helpers import data_root
 
 CSFCUBE = data_root() / "csfcube"
-needs_data = pytest.mark.skipif(not CSFCUBE.is_dir(), reason=f"CSFCube not found at {CSFCUBE}")
+needs_data = pytest.mark.needs_data("csfcube")
 
 
 def test_rank_metrics_definitions():

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
+from finesim import Preset
 from finesim.data.csfcube import Paper
 from finesim.docsim import Doc
-from finesim.docsim.hybrid import Preset
-from finesim.evaluation.csfcube_hybrid import facet_text, rank_fused, standard_grid, whiten_docs
+from finesim.evaluation.csfcube_hybrid import facet_text, rank_fused, whiten_docs
+from finesim.fusion.grid import standard_grid
 
 
 class _Pool:
@@ -49,10 +50,18 @@ def test_rank_fused_orders_by_the_fused_score_and_grid_is_valid():
 
 def test_title_cosines_are_per_pool_and_whitened_like_the_rest():
     from finesim.data.csfcube import Pool
-    from finesim.evaluation.csfcube_hybrid import _title_cosines
+    from finesim.evaluation.csfcube_hybrid import _pool_titles
+    from finesim.fusion import Candidates, Query, term_scores
 
     titles = {"q": np.array([1.0, 0.0]), "a": np.array([2.0, 0.0]), "b": np.array([1.0, 1.0])}
     pool = Pool("q", "method", ["b", "a"], [0, 2])
-    assert _title_cosines(titles, pool, None).tolist() == pytest.approx([np.sqrt(0.5), 1.0])
-    swap = _title_cosines(titles, pool, lambda x: x[:, ::-1] * [1.0, 3.0])
+    docs = [Doc(np.ones((1, 2)), None, np.ones(2)) for _ in range(2)]
+
+    def cosines(white):
+        query_title, candidate_titles = _pool_titles(titles, pool, white)
+        asked = Query(Doc(np.ones((1, 2))), title=query_title)
+        return term_scores(asked, Candidates(docs, titles=candidate_titles), ["title"])["title"]
+
+    assert cosines(None).tolist() == pytest.approx([np.sqrt(0.5), 1.0])
+    swap = cosines(lambda x: x[:, ::-1] * [1.0, 3.0])
     assert swap.tolist() == pytest.approx([3 / np.sqrt(10.0), 1.0])

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from finesim import Encoder
-from tests.conftest import data_root
-from tests.conftest import run_cli as run
+from tests.helpers import run_cli as run
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_geometry_command_reports_and_plots(capsys, monkeypatch, tiny_st, docs_f
     assert (tmp_path / "g.png").stat().st_size > 1000
 
 
-@pytest.mark.skipif(not (data_root() / "csfcube").is_dir(), reason="CSFCube data not found")
+@pytest.mark.needs_data("csfcube")
 def test_cv_refuses_settings_it_must_choose_itself(capsys, monkeypatch, tiny_st):
     code, _, err = run(
         capsys, monkeypatch, "eval", "csfcube", "--model", tiny_st, "--cv", "--preset", "default"

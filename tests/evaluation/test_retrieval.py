@@ -1,7 +1,3 @@
-import gzip
-import json
-import random
-
 import numpy as np
 import pytest
 import pytrec_eval
@@ -18,47 +14,13 @@ from finesim.evaluation.retrieval import (
     search,
     write_run,
 )
-from tests.conftest import WORDS
+from tests.helpers import make_beir
 
 MEASURES = {
     "ndcg@10": "ndcg_cut_10",
     "map@100": "map_cut_100",
     "recall@100": "recall_100",
 }
-
-
-def make_beir(folder, *, gz=False, seed=0):
-    """40 documents (three identical ones, so scores tie), 8 judged queries and one unjudged;
-    query ``doc5`` has a document's id and text, which BEIR's ignore_identical_ids must skip."""
-    rng = random.Random(seed)
-    docs = []
-    for i in range(40):
-        title = rng.choice(["", " ".join(rng.choices(WORDS, k=2))])
-        docs.append({"_id": f"doc{i}", "title": title, "text": " ".join(rng.choices(WORDS, k=8))})
-    docs[17] = dict(docs[3], _id="doc17")
-    docs[30] = dict(docs[3], _id="doc30")
-    queries = [{"_id": f"q{i}", "text": " ".join(rng.choices(WORDS, k=4))} for i in range(8)]
-    queries[0] = {"_id": "doc5", "text": f"{docs[5]['title']} {docs[5]['text']}".strip()}
-    queries[1]["text"] = docs[3]["text"]
-    rows = ["query-id\tcorpus-id\tscore"]
-    for q in queries[:-1]:
-        for d in rng.sample(docs, 7):
-            rows.append(f"{q['_id']}\t{d['_id']}\t{rng.choice([0, 1, 1, 2, 3])}")
-    rows += ["q1\tdoc17\t2", "q1\tdoc30\t1", "doc5\tdoc5\t3", "q2\tnot-in-corpus\t2"]
-    rows += [f"q7\tdoc{i}\t0" for i in range(3)]  # a judged query with nothing relevant
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = "".join(json.dumps(d) + "\n" for d in docs).encode()
-    if gz:
-        (folder / "corpus.jsonl.gz").write_bytes(gzip.compress(corpus))
-    else:
-        (folder / "corpus.jsonl").write_bytes(corpus)
-    unjudged = {"_id": "q-unjudged", "text": "never searched"}
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps(q) + "\n" for q in [*queries, unjudged])
-    )
-    (folder / "qrels").mkdir(exist_ok=True)
-    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ from finesim import Encoder, FinesimError
 from finesim.data.sts import load_task
 from finesim.evaluation.correlation import pearson, rankdata, spearman
 from finesim.evaluation.sts import STSEvaluator, evaluate_sts, parse_tasks
-from tests.conftest import data_root
 
-needs_data = pytest.mark.skipif(
-    not (data_root() / "sts").is_dir(), reason=f"STS data not found under {data_root()}"
-)
+needs_data = pytest.mark.needs_data("sts")
 
 
 def test_correlations_match_scipy():

@@ -8,7 +8,7 @@ from finesim.data.documents import Document
 from finesim.facets.tagger import FacetTagger, fill_labels, position_features, tag_class
 from finesim.facets.train import train_tagger
 from finesim.models.heads import LinearHead
-from tests.conftest import WORDS
+from tests.helpers import WORDS
 
 
 def test_position_features():

@@ -13,7 +13,7 @@ from finesim.losses import (
     cached_backward,
     info_nce,
 )
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 def _emb(n=6, d=8, seed=0):

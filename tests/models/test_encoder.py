@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from finesim import Encoder
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import pytest
 
 from finesim import Encoder, FinesimError
 from finesim.models.onnx.backend import cache_folder, default_backend
-from finesim.models.onnx.export import FILES, META_FILE, ONNX_DIR, export_onnx
-from tests.conftest import SENTENCES
-from tests.conftest import run_cli as run
+from finesim.models.onnx.export import export_onnx
+from finesim.models.onnx.format import FILES, META_FILE, ONNX_DIR
+from tests.helpers import SENTENCES
+from tests.helpers import run_cli as run
 
 
 @pytest.fixture(scope="module")

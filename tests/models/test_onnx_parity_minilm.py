@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 
 from finesim import Encoder
 from finesim.models.onnx.export import export_onnx
-from tests.conftest import data_root, stsb_sentences
+from tests.helpers import require_data, stsb_sentences
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,7 @@ def test_int8_cosine_to_fp32(encoders, sentences):
 
 
 def test_int8_stsb_spearman_drop(encoders):
-    path = data_root() / "sts" / "raw" / "STSBenchmark" / "sts-test.csv"
-    if not path.is_file():
-        pytest.skip(f"STS-B data not found at {path} (set FINESIM_DATA)")
+    path = require_data("sts", "raw", "STSBenchmark", "sts-test.csv")
     rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")]
     gold = np.array([float(r[4]) for r in rows])
     scores = {}

@@ -6,7 +6,7 @@ from sentence_transformers import SentenceTransformer
 
 from finesim import Encoder
 from finesim.models import registry
-from tests.conftest import stsb_sentences
+from tests.helpers import stsb_sentences
 
 TOL = 1e-5
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from finesim import Encoder
+from finesim import Encoder, FinesimError
 from finesim.models.pooling import POOLING_MODES, canonical_mode, pool
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 def _outputs(enc: Encoder, texts: list[str]):
@@ -62,5 +62,5 @@ def test_simcse_names_and_unknown_names():
     assert canonical_mode("avg_first_last") == "mean-first-last"
     assert canonical_mode("avg_top2") == "mean-top2"
     assert canonical_mode("cls_before_pooler") == "cls-before-pooler"
-    with pytest.raises(ValueError, match="unknown pooling"):
+    with pytest.raises(FinesimError, match="unknown pooling"):
         canonical_mode("median")

@@ -5,7 +5,7 @@ import pytest
 
 from finesim import Encoder, FinesimError
 from finesim.models import registry
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 def test_minilm_comes_from_its_package():

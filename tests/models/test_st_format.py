@@ -9,7 +9,7 @@ from sentence_transformers import SentenceTransformer
 
 from finesim import Encoder, FinesimError
 from finesim.models.dense import Dense
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls-before-pooler", "max", "weighted-mean", "cls"])

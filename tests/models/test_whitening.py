@@ -6,7 +6,7 @@ from sentence_transformers import SentenceTransformer
 
 from finesim import Encoder, FinesimError
 from finesim.models.whitening import MARKER, Whitening, fit_whitening, whiten_encoder
-from tests.conftest import SENTENCES
+from tests.helpers import SENTENCES
 
 
 def test_fit_makes_covariance_identity_and_reduces():

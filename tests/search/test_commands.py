@@ -2,30 +2,8 @@
 
 import json
 
-import numpy as np
-
-from tests.conftest import WORDS
-
-
-def papers(n, seed=0, labelled=True, prefix="p"):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        k = int(rng.integers(3, 6))
-        sentences = [" ".join(rng.choice(WORDS, 6)) + "." for _ in range(k)]
-        record = {"id": f"{prefix}{i}", "title": f"paper {i}"}
-        if labelled:
-            record["abstract"] = sentences
-            record["labels"] = ["background", *["method"] * (k - 2), "result"]
-        else:
-            record["abstract"] = " ".join(sentences)
-        out.append(record)
-    return out
-
-
-def jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
+from tests.helpers import jsonl
+from tests.helpers import paper_records as papers
 
 
 def one_error_line(code, err):

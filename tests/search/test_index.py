@@ -7,7 +7,7 @@ from finesim import FinesimError, Index
 from finesim.docsim import score_candidates
 from finesim.search import store
 from finesim.search.index import SCORINGS
-from tests.search.helpers import as_docs, corpus, index_of
+from tests.helpers import as_docs, corpus, index_of
 
 
 def exhaustive(docs, qid, facet, scoring, k):

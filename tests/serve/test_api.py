@@ -4,7 +4,8 @@ import base64
 
 import numpy as np
 
-from tests.serve.conftest import assert_error, call
+from finesim import HybridSearcher
+from tests.helpers import assert_error, call
 
 TEXTS = ["a man plays the guitar", "the woman sings", "a cat sleeps on the table"]
 
@@ -110,7 +111,9 @@ def test_search_hybrid_by_paper_and_text(server, tiny_index):
     request = {"query_doc": "p2", "facet": "method", "scoring": "hybrid", "k": 4}
     status, _, body = call(url, "/v1/search", {**request, "preset": "default"})
     assert status == 200, body
-    expected = tiny_index.search(query_doc="p2", facet="method", scoring="hybrid", k=4)
+    expected = HybridSearcher(tiny_index).search(
+        query_doc="p2", facet="method", scoring="hybrid", k=4
+    )
     assert [h["id"] for h in body["hits"]] == [h.id for h in expected]
     np.testing.assert_allclose([h["score"] for h in body["hits"]], [h.score for h in expected])
     assert body["scoring"] == "hybrid" and body["preset"] == "default" and body["hits"][0]["pairs"]

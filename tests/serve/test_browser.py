@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import REPO
-from tests.serve.conftest import start
+from finesim import HybridSearcher
+from tests.helpers import REPO, missing, start
 
 ARTIFACTS = REPO / "test-artifacts"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -25,7 +25,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip(
+    missing(
         "no Chromium found (looked for " + ", ".join(CANDIDATES) + "): install the Debian "
         "package with `apt-get install -y chromium` (.ci/run does) to run the browser test"
     )
@@ -110,7 +110,7 @@ def test_page_runs_hybrid_with_the_chosen_preset(page_url, tiny_index):
     form = {"q": QUERY, "facet": "method", "scoring": "hybrid", "preset": "learned-mpnet"}
     dom = run_browser(f"{page_url}/?" + urlencode(form), "--dump-dom")
     assert 'data-state="done"' in dom, dom[-3000:]
-    expected = tiny_index.search(
+    expected = HybridSearcher(tiny_index).search(
         QUERY, facet="method", scoring="hybrid", preset="learned-mpnet", k=10
     )
     assert re.findall(r'<li class="hit" data-id="([^"]+)"', dom) == [h.id for h in expected]

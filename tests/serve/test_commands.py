@@ -8,11 +8,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from tests.conftest import data_root
-from tests.conftest import run_cli as run
-from tests.serve.conftest import call
+from tests.helpers import call, require_data
+from tests.helpers import run_cli as run
 
 
 def test_serve_process_binds_localhost_and_prints_the_url(tiny_st, tiny_index, tmp_path):
@@ -52,8 +49,7 @@ def test_serve_errors_are_one_line(capsys, monkeypatch, tmp_path, tiny_st):
 
 
 def test_bench_serve_prints_json(capsys, monkeypatch, tmp_path, tiny_st):
-    if not (data_root() / "sts").is_dir():
-        pytest.skip(f"STS-B data not found under {data_root()} (set FINESIM_DATA)")
+    require_data("sts")
     out_file = tmp_path / "serve.json"
     code, out, err = run(
         capsys, monkeypatch, "bench", "serve", "-m", tiny_st, "--clients", 3, "--requests", 30,

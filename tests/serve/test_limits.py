@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.serve.conftest import assert_error, call, start
+from tests.helpers import assert_error, call, start
 
 KEY = "s3cret-key"
 

@@ -7,9 +7,9 @@ import pytest
 
 from finesim import Encoder
 from finesim.cli.main import main
-from tests.serve.conftest import start
+from tests.helpers import require_module, start
 
-openai = pytest.importorskip("openai", reason="the openai client is a test requirement")
+openai = require_module("openai", "the openai client is a test requirement")
 
 TEXTS = ["a man plays the guitar", "the woman sings", "a cat sleeps on the table"]
 

@@ -6,7 +6,7 @@ import pytest
 from finesim import Encoder, FinesimError
 from finesim.data.documents import Document
 from finesim.training.adapt import AdaptSettings, adapt, adapt_examples
-from tests.conftest import WORDS
+from tests.helpers import WORDS
 
 
 @pytest.fixture

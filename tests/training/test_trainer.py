@@ -13,7 +13,7 @@ from finesim import FinesimError
 from finesim.data.pairs import load_examples, read_file
 from finesim.training import TrainConfig, load_config, train
 from finesim.training.config import recipe_names
-from tests.conftest import REPO, SENTENCES, build_tiny_bert, data_root
+from tests.helpers import REPO, SENTENCES, build_tiny_bert, require_data
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,7 @@ def test_loss_goes_down_and_outputs_are_models(tiny_st, pairs_file, tmp_path):
 
 
 def test_sts_regression_with_evaluator_keeps_the_best(tiny_st, tmp_path):
-    if not (data_root() / "sts").is_dir():
-        pytest.skip(f"STS data not found under {data_root()}")
+    require_data("sts")
     examples = load_examples("stsb-train", "scored")[:64]
     config = TrainConfig(
         loss="cosine", batch_size=16, epochs=2, lr=5e-4, evaluator="stsb-dev", checkpoint_every=0

@@ -33,7 +33,7 @@ from finesim.bench.profile import onnx_profile
 from finesim.bench.texts import bench_texts
 from finesim.models import registry
 from finesim.models.encoder import Encoder
-from finesim.models.onnx.backend import BACKENDS
+from finesim.models.onnx.format import BACKENDS
 
 AGAINST = ("sentence-transformers", "fastembed")
 

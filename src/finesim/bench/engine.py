@@ -46,7 +46,7 @@ def _local(
         begin = time.perf_counter()
         encoder = Encoder(model, backend=backend)
         loaded = time.perf_counter()
-        options = EncodeOptions(model, batch_size, backend=encoder.backend)
+        options = EncodeOptions(encoder.spec, batch_size)
         encode_file(encoder, source, out, options, total)
         done = time.perf_counter()
     finally:
@@ -71,7 +71,7 @@ def _ray(
     ours = start_ray(None)  # a Ray already running here (a test's) is used and left running
     started = time.perf_counter()
     try:
-        options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
+        options = EncodeOptions(encoder.spec, batch_size)
         summary = encode_file_ray(source, out, options, encoder.dim, RayOptions(workers=workers))
     finally:
         if ours:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from finesim._util.threads import cpu_count
-from finesim.models.onnx.backend import session_options
+from finesim.models.onnx.format import session_options
 
 
 def cpu_name() -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from finesim.models.encoder import Encoder
-from finesim.models.onnx.backend import OnnxRunner
+from finesim.models.onnx.format import OnnxRunner
 
 
 def summarise(profile_file: Path) -> dict[str, Any]:

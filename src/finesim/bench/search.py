@@ -173,17 +173,19 @@ def build_stage(args: dict[str, Any]) -> dict[str, Any]:
 
 def query_stage(args: dict[str, Any]) -> dict[str, Any]:
     """Open the index (checksums verified) and time faceted query-by-document searches."""
+    from finesim.search.hybrid import HybridSearcher
     from finesim.search.index import Index
 
     t = time.perf_counter()
     index = Index.open(Path(args["out"]))
     open_seconds = time.perf_counter() - t
+    searcher = HybridSearcher(index)  # any scoring, hybrid included
     rng = np.random.default_rng(2)
     queries = [index.ids[i] for i in rng.choice(len(index), args["queries"] + 5, replace=False)]
     times, found = [], []
     for n, ident in enumerate(queries):
         t = time.perf_counter()
-        hits = index.search(
+        hits = searcher.search(
             query_doc=ident, facet=args["facet"], scoring=args["scoring"], k=args["k"]
         )
         if n >= 5:  # the first few warm caches up

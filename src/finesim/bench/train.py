@@ -10,19 +10,16 @@ Three measurements on one machine, JSON out:
 
 from __future__ import annotations
 
-import json
 import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
-from finesim.cli.options import BenchModelOpt, JsonPathOpt, TrainBatchOpt, bench_group
+
+PARTS = ("sts", "simcse", "throughput")
 
 
 def _peak_rss_mb() -> float:
@@ -193,20 +190,16 @@ def bench_throughput(
     }
 
 
-def bench_train_command(
-    model: BenchModelOpt = "minilm",
-    part: Annotated[str, typer.Option(help="sts, simcse, throughput or all.")] = "all",
-    steps: Annotated[int, typer.Option(min=1, help="Steps per throughput run.")] = 20,
-    batch_size: TrainBatchOpt = 32,
-    max_length: Annotated[int, typer.Option(min=8)] = 64,
-    simcse_set: Annotated[
-        list[str] | None, typer.Option("--simcse-set", help="Override a simcse-sup setting.")
-    ] = None,
-    json_out: JsonPathOpt = None,
-) -> None:
-    """Training evidence: STS before/after, SimCSE before/after, speed vs sentence-transformers."""
-    parts = ["sts", "simcse", "throughput"] if part == "all" else part.split(",")
-    unknown = [p for p in parts if p not in ("sts", "simcse", "throughput")]
+def run_train_bench(
+    model: str,
+    parts: list[str],
+    steps: int = 20,
+    batch: int = 32,
+    max_length: int = 64,
+    simcse_set: list[str] | None = None,
+) -> dict[str, Any]:
+    """The chosen ``parts`` (of ``PARTS``), each under its own key."""
+    unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise FinesimError(f"unknown part(s) {unknown}; use sts, simcse, throughput or all")
     result: dict[str, Any] = {}
@@ -215,15 +208,5 @@ def bench_train_command(
     if "simcse" in parts:
         result["simcse"] = bench_simcse(model, simcse_set)
     if "throughput" in parts:
-        result["throughput"] = bench_throughput(model, steps, batch_size, max_length)
-    text = json.dumps(result, indent=2)
-    if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(text + "\n")
-    typer.echo(text)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``bench train`` to the ``bench`` group (made if not there)."""
-    bench = bench_group(app)
-    bench.command("train")(bench_train_command)
+        result["throughput"] = bench_throughput(model, steps, batch, max_length)
+    return result

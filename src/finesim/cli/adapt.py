@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import dumps
+from finesim.cli.common import load_encoder
 from finesim.cli.options import BatchOpt, ModelOpt, TrainBatchOpt
 
 DataOpt = Annotated[
@@ -59,14 +60,13 @@ def whiten_command(
 ) -> None:
     """Fit BERT-whitening on the corpus texts and save it with the model (switch it off with
     ``Encoder(folder, whitening=False)``)."""
-    from finesim.cli.main import _load
     from finesim.data.corpus import corpus_texts, describe, load_corpus
     from finesim.models.cache import encode_cached
     from finesim.models.whitening import whiten_encoder
 
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
-    encoder = _load(model)
+    encoder = load_encoder(model)
     if dim is not None and dim > encoder.dim:
         raise FinesimError(f"--dim {dim}: the model has only {encoder.dim} dimensions")
     docs = load_corpus(data)
@@ -79,9 +79,5 @@ def whiten_command(
     except ValueError as e:
         raise FinesimError(str(e)) from None
     encoder.save(out, overwrite=overwrite)
-    typer.echo(json.dumps({"out": str(out), "dim": encoder.dim, "texts": len(texts)}))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("adapt")(adapt_command)
-    app.command("whiten")(whiten_command)
+    # one line, not emit_json's indented block: the record of the saved model
+    typer.echo(dumps({"out": str(out), "dim": encoder.dim, "texts": len(texts)}, indent=None))

@@ -1,28 +1,130 @@
-"""The ``finesim bench`` commands: each prints its result as JSON (and writes it with --json)."""
+"""``finesim bench ...``: every benchmark command, each printing its result as JSON.
+
+Why one group in one module: the benchmarks themselves live in :mod:`finesim.bench`, which
+knows nothing of the command line; here each is only its options, their checks and
+``emit_json`` (stdout, and the file given with --json).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from finesim.cli.options import BatchOpt, BenchModelOpt, JsonPathOpt, bench_group
+from finesim._util.errors import FinesimError
+from finesim.cli.common import emit_json, load_encoder, set_threads, split_names
+from finesim.cli.options import (
+    BackendOpt,
+    BatchOpt,
+    BenchModelOpt,
+    JsonPathOpt,
+    ModelOpt,
+    ThreadsOpt,
+    TrainBatchOpt,
+)
+
+bench_app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
 
 
-def _emit(result: dict[str, Any], path: Path | None) -> None:
-    text = json.dumps(result, indent=2)
-    if path is not None:
-        path.write_text(text + "\n")
-    typer.echo(text)
+@bench_app.command("search")
+def bench_search(
+    docs: Annotated[int, typer.Option("--docs", min=1, help="Documents in the corpus.")] = 100_000,
+    sentences: Annotated[
+        int | None, typer.Option(help="Sentence vectors in all (default: 8 a document).")
+    ] = None,
+    precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float16",
+    kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
+    source: Annotated[
+        str,
+        typer.Option(help="csfcube (its minilm vectors plus noise) or random (unit vectors)."),
+    ] = "csfcube",
+    queries: Annotated[int, typer.Option(min=1, help="Timed queries.")] = 200,
+    facet: Annotated[str, typer.Option(help="Facet of the timed queries.")] = "method",
+    scoring: Annotated[str, typer.Option(help="Scoring of the timed queries.")] = "min-l2",
+    k: Annotated[int, typer.Option("-k", min=1)] = 10,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Folder for the temporary index (default: system temp).")
+    ] = None,
+    json_out: JsonPathOpt = None,
+) -> None:
+    """Build an index of a synthetic corpus and time faceted queries; prints JSON."""
+    from finesim.bench.search import run_bench
+
+    result = run_bench(
+        docs=docs,
+        sentences=sentences or 8 * docs,
+        precision=precision,
+        kind=kind,
+        source=source,
+        queries=queries,
+        facet=facet,
+        scoring=scoring,
+        k=k,
+        workdir=workdir,
+    )
+    emit_json(result, json_out)
 
 
-def _names(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+@bench_app.command("agreement")
+def bench_agreement(
+    model: ModelOpt = "minilm",
+    scoring: Annotated[str, typer.Option(help="Comma-separated scorings.")] = (
+        "min-l2,max-sim,mean-vec"
+    ),
+    candidates: Annotated[str, typer.Option(help="Comma-separated stage-1 budgets.")] = (
+        "100,200,500"
+    ),
+    kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
+    precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float32",
+    top: Annotated[int, typer.Option(min=1)] = 100,
+    json_out: JsonPathOpt = None,
+) -> None:
+    """Recall of the index search against exhaustive scoring on all of CSFCube; JSON."""
+    from finesim.bench.agreement import agreement
+    from finesim.search.index import SCORINGS
+
+    scorings = split_names(scoring)
+    for s in scorings:
+        if s not in SCORINGS:
+            raise FinesimError(f"unknown scoring {s!r}; one of {', '.join(SCORINGS)}")
+    try:
+        budgets = [int(b) for b in split_names(candidates)]
+    except ValueError:
+        raise FinesimError(f"--candidates: not a list of numbers: {candidates!r}") from None
+    result = agreement(
+        load_encoder(model),
+        scorings=scorings,
+        budgets=budgets,
+        kind=kind,
+        precision=precision,
+        top=top,
+    )
+    emit_json(result, json_out)
 
 
-def encode_command(
+@bench_app.command("train")
+def bench_train(
+    model: BenchModelOpt = "minilm",
+    part: Annotated[str, typer.Option(help="sts, simcse, throughput or all.")] = "all",
+    steps: Annotated[int, typer.Option(min=1, help="Steps per throughput run.")] = 20,
+    batch_size: TrainBatchOpt = 32,
+    max_length: Annotated[int, typer.Option(min=8)] = 64,
+    simcse_set: Annotated[
+        list[str] | None, typer.Option("--simcse-set", help="Override a simcse-sup setting.")
+    ] = None,
+    json_out: JsonPathOpt = None,
+) -> None:
+    """Training evidence: STS before/after, SimCSE before/after, speed vs sentence-transformers."""
+    from finesim.bench.train import PARTS, run_train_bench
+
+    parts = list(PARTS) if part == "all" else part.split(",")
+    result = run_train_bench(model, parts, steps, batch_size, max_length, simcse_set)
+    emit_json(result, json_out)
+
+
+@bench_app.command("encode")
+def bench_encode(
     model: BenchModelOpt = "minilm",
     texts: Annotated[str, typer.Option(help="stsb (2,000 sentences) or abstracts (400).")] = "stsb",
     backends: Annotated[str, typer.Option(help="finesim backends, comma-separated.")] = (
@@ -43,34 +145,13 @@ def encode_command(
     from finesim.bench.encode import run_encode_bench
 
     result = run_encode_bench(
-        model, texts, _names(backends), _names(against), batch_size, reps, count, profile
+        model, texts, split_names(backends), split_names(against), batch_size, reps, count, profile
     )
-    _emit(result, json_path)
+    emit_json(result, json_path)
 
 
-def encode_engine_command(
-    model: BenchModelOpt = "minilm",
-    texts: Annotated[str, typer.Option(help="stsb (short sentences) or abstracts.")] = "stsb",
-    count: Annotated[int, typer.Option(min=1, help="Use the first N texts.")] = 4000,
-    workers: Annotated[str, typer.Option(help="Ray pool sizes to time, comma-separated.")] = "2",
-    backend: Annotated[str, typer.Option()] = "torch",
-    batch_size: BatchOpt = 32,
-    json_path: JsonPathOpt = None,
-) -> None:
-    """`finesim encode` on the local engine and on a local Ray, end to end and per core."""
-    from finesim._util.errors import FinesimError
-    from finesim.bench.engine import run_engine_bench
-
-    try:
-        sizes = [int(w) for w in _names(workers)]
-    except ValueError:
-        raise FinesimError(f"--workers: not a list of numbers: {workers!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise FinesimError("--workers: give pool sizes of 1 or more")
-    _emit(run_engine_bench(model, texts, count, sizes, batch_size, backend), json_path)
-
-
-def memory_command(
+@bench_app.command("memory")
+def bench_memory(
     model: BenchModelOpt = "minilm",
     backend: Annotated[str, typer.Option()] = "onnx-int8",
     lines: Annotated[int, typer.Option(min=1)] = 1_000_000,
@@ -81,12 +162,47 @@ def memory_command(
     """Peak RSS of `finesim encode` streaming a large text file (a child process)."""
     from finesim.bench.memory import run_memory_bench
 
-    _emit(run_memory_bench(model, backend, lines, output_format, batch_size), json_path)
+    emit_json(run_memory_bench(model, backend, lines, output_format, batch_size), json_path)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``bench encode``, ``memory`` and ``encode-engine`` to ``bench`` (made if not there)."""
-    bench = bench_group(app)
-    bench.command("encode")(encode_command)
-    bench.command("memory")(memory_command)
-    bench.command("encode-engine")(encode_engine_command)
+@bench_app.command("encode-engine")
+def bench_encode_engine(
+    model: BenchModelOpt = "minilm",
+    texts: Annotated[str, typer.Option(help="stsb (short sentences) or abstracts.")] = "stsb",
+    count: Annotated[int, typer.Option(min=1, help="Use the first N texts.")] = 4000,
+    workers: Annotated[str, typer.Option(help="Ray pool sizes to time, comma-separated.")] = "2",
+    backend: Annotated[str, typer.Option()] = "torch",
+    batch_size: BatchOpt = 32,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """`finesim encode` on the local engine and on a local Ray, end to end and per core."""
+    from finesim.bench.engine import run_engine_bench
+
+    try:
+        sizes = [int(w) for w in split_names(workers)]
+    except ValueError:
+        raise FinesimError(f"--workers: not a list of numbers: {workers!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise FinesimError("--workers: give pool sizes of 1 or more")
+    emit_json(run_engine_bench(model, texts, count, sizes, batch_size, backend), json_path)
+
+
+@bench_app.command("serve")
+def bench_serve(
+    model: BenchModelOpt = "minilm",
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
+    requests: Annotated[int, typer.Option(min=1, help="Requests per mode.")] = 400,
+    texts_per_request: Annotated[int, typer.Option(min=1)] = 1,
+    max_wait_ms: Annotated[float, typer.Option(min=0)] = 5.0,
+    backend: BackendOpt = None,
+    threads: ThreadsOpt = 1,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """Requests/s and p50/p99 latency of /v1/embeddings, micro-batching off and on; JSON."""
+    from finesim.bench.serve import run_serve_bench
+
+    if json_path is not None and not json_path.parent.is_dir():
+        raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
+    set_threads(threads)
+    result = run_serve_bench(model, clients, requests, texts_per_request, max_wait_ms, backend)
+    emit_json(result, json_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -10,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import write_json
+from finesim.cli.common import emit_json, load_encoder
+from finesim.cli.geometry import ablation_command, geometry_command
 from finesim.cli.options import BatchOpt, ModelOpt, PoolingOpt
 
 eval_app = typer.Typer(help="Evaluate a model: STS, CSFCube, BEIR.", no_args_is_help=True)
@@ -33,26 +34,19 @@ REFERENCES = {
 }
 
 
-def _encoder(model: str, pooling: str | None) -> Any:
-    from finesim.cli.main import _load
-
-    return _load(model, pooling)
-
-
 def _check_out(path: Path | None) -> None:
     if path is not None and str(path) != "-" and not path.parent.is_dir():
         raise FinesimError(f"{path.parent}: no such folder for the output")
 
 
 def _write_json(result: dict[str, Any], path: Path | None) -> None:
+    """``--json PATH``: the result written there, or printed for ``-``."""
     if path is None:
         return
-    text = json.dumps(result, indent=2, ensure_ascii=False)
     if str(path) == "-":
-        typer.echo(text)
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+        emit_json(result)
+    else:
+        write_json(path, result)
 
 
 def _print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -104,7 +98,7 @@ def eval_sts(
     parse_tasks(tasks)
     _check_out(json_out)
     result = evaluate_sts(
-        _encoder(model, pooling),
+        load_encoder(model, pooling),
         tasks,
         split,
         variant,
@@ -170,14 +164,14 @@ def eval_csfcube(
         from finesim.cli.eval_hybrid import csfcube_hybrid
 
         args = (preset, whitening, cv, split, batch_size, cache, learn)
-        result = csfcube_hybrid(_encoder(model, pooling), *args)
+        result = csfcube_hybrid(load_encoder(model, pooling), *args)
         ranked = result.pop("rankings", None)
     elif rankings is not None:
         ranked = read_ranking_dir(rankings)
         result = {"model": str(rankings), "scoring": "rankings", "split": split}
         result.update(score_rankings(ranked, split))
     else:
-        result = evaluate_csfcube(_encoder(model, pooling), scoring, split, batch_size, cache)
+        result = evaluate_csfcube(load_encoder(model, pooling), scoring, split, batch_size, cache)
         ranked = result.pop("rankings")
     if run_file is not None and ranked is not None:
         write_run_file(ranked, run_file, f"finesim-{result['scoring']}")
@@ -210,10 +204,10 @@ def eval_beir(
     _check_out(json_out)
     if scoring not in ("dense", "hybrid"):
         raise FinesimError(f"unknown scoring {scoring!r} for BEIR; use dense or hybrid")
-    encoder = _encoder(model, pooling)
+    encoder = load_encoder(model, pooling)
     if scoring == "hybrid":
-        from finesim.docsim.hybrid import load_preset
         from finesim.evaluation.beir_hybrid import run_beir_hybrid
+        from finesim.fusion.preset import load_preset
 
         chosen = load_preset(preset)
         result = run_beir_hybrid(encoder, data, chosen, split, batch_size=batch_size, cache=cache)
@@ -238,14 +232,8 @@ def eval_beir(
         )
 
 
-def _register_corpus_commands() -> None:
-    from finesim.cli.geometry import ablation_command, geometry_command
-
-    eval_app.command("geometry")(geometry_command)
-    eval_app.command("ablation")(ablation_command)
-
-
-_register_corpus_commands()
+eval_app.command("geometry")(geometry_command)
+eval_app.command("ablation")(ablation_command)
 
 
 @report_app.command("compare")
@@ -274,7 +262,7 @@ def demo(
     from finesim.evaluation.sts import evaluate_sts
 
     start = time.time()
-    encoder = _encoder(model, None)
+    encoder = load_encoder(model)
     sts = evaluate_sts(encoder, "stsb", batch_size=batch_size, keep_predictions=True)
     cube = evaluate_csfcube(encoder, "min-l2", batch_size=batch_size)
     cube.pop("rankings")

@@ -1,4 +1,4 @@
-"""The hybrid branch of ``finesim eval csfcube`` (kept apart so commands.py stays small)."""
+"""The hybrid branch of ``finesim eval csfcube`` (kept apart so cli/eval.py stays small)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def csfcube_hybrid(
     learn: bool,
 ) -> dict[str, Any]:
     """``--scoring hybrid [--preset P] [--whitening W]`` or ``--cv`` (which chooses both)."""
-    from finesim.docsim.hybrid import load_preset
     from finesim.evaluation.csfcube_hybrid import (
         evaluate_cv,
         evaluate_hybrid,
         evaluate_learned,
-        standard_grid,
     )
+    from finesim.fusion.grid import standard_grid
+    from finesim.fusion.preset import load_preset
 
     if split not in ("test", "dev"):
         raise FinesimError(f"unknown split {split!r}; use test or dev")

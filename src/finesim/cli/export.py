@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from finesim._util.errors import FinesimError
+from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.options import ModelOpt, PoolingOpt, TrustOpt
 
 
@@ -24,20 +24,16 @@ def export_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the export record.")] = False,
 ) -> None:
     """Export to ONNX (fp32, checked against torch on padded batches; int8 with --quantize)."""
-    from finesim.models.encoder import Encoder
-    from finesim.models.onnx.backend import read_meta
     from finesim.models.onnx.export import export_onnx
+    from finesim.models.onnx.format import read_meta
 
     if quantize not in (None, "int8"):
         raise FinesimError(f"--quantize takes int8, not {quantize!r}")
-    try:
-        encoder = Encoder(model, pooling=pooling, trust_pickle=trust_pickle, backend="torch")
-    except ValueError as e:
-        raise FinesimError(str(e)) from None
+    encoder = load_encoder(model, pooling, trust_pickle, backend="torch")
     export_onnx(encoder, out, int8=quantize == "int8", overwrite=overwrite)
     meta = read_meta(out) or {}
     if json_out:
-        typer.echo(json.dumps(meta, indent=2))
+        emit_json(meta)
     typer.echo(
         f"exported {model} to {out} (fp32 max abs diff to torch "
         f"{meta.get('fp32_max_abs_diff', float('nan')):.1e}"

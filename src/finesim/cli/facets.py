@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from finesim._util.errors import FinesimError
+from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.options import BatchOpt, InverseL2Opt, ModelOpt, OverwriteOpt
 
 facets_app = typer.Typer(
@@ -32,7 +32,6 @@ def facets_train(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Fit the tagger on sentence embeddings + positions; report accuracy on held-out papers."""
-    from finesim.cli.main import _load
     from finesim.data.csfcube import ABSTRACTS
     from finesim.data.documents import read_documents
     from finesim.data.paths import data_path
@@ -44,12 +43,17 @@ def facets_train(
         raise FinesimError(f"{out.parent}: no such folder for the tagger")
     documents = list(read_documents(docs or data_path("csfcube", ABSTRACTS)))
     tagger, report = train_tagger(
-        _load(model), documents, test_fraction=test_fraction, seed=seed, c=c, batch_size=batch_size
+        load_encoder(model),
+        documents,
+        test_fraction=test_fraction,
+        seed=seed,
+        c=c,
+        batch_size=batch_size,
     )
     tagger.save(out, overwrite=overwrite)
     report["tagger"] = str(out)
     if json_out:
-        typer.echo(json.dumps(report, indent=2))
+        emit_json(report)
         return
     typer.echo(
         f"facet tagger -> {out}: held-out papers {report['test_documents']} "
@@ -78,16 +82,15 @@ def facets_predict(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Label the sentences of documents that have no labels (all of them with --relabel)."""
-    from finesim.cli.main import _load
     from finesim.data.documents import read_documents, write_documents
     from finesim.facets.tagger import FacetTagger, fill_labels
-    from finesim.facets.train import sentence_vectors
+    from finesim.models.cache import sentence_vectors
 
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
     head = FacetTagger.load(tagger)
     documents = list(read_documents(docs))
-    encoder = _load(model or head.model)
+    encoder = load_encoder(model or head.model)
     head.check(encoder.fingerprint())
     if relabel:
         for doc in documents:

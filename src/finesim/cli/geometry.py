@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import write_json
+from finesim.cli.common import load_encoder
 
 
 def geometry_command(
@@ -28,7 +28,6 @@ def geometry_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
     """How spread out a model's vectors are on a corpus (SimCSE's alignment/uniformity)."""
-    from finesim.cli.main import _load
     from finesim.data.corpus import describe, load_corpus
     from finesim.evaluation.geometry import geometry, plot_geometry, sample_texts
     from finesim.models.cache import encode_cached
@@ -42,7 +41,7 @@ def geometry_command(
     rows: dict[str, dict[str, Any]] = {}
     for spec in model or ["minilm"]:
         name, folder = spec.split("=", 1) if "=" in spec else (spec, spec)
-        encoder = _load(folder)
+        encoder = load_encoder(folder)
 
         def embed(texts: list[str], enc: Any = encoder) -> Any:
             return encode_cached(enc, texts)
@@ -60,8 +59,7 @@ def geometry_command(
     if plot is not None:
         plot_geometry(rows, plot)
     if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(json_out, result)
     for name, row in rows.items():
         figures = ", ".join(
             f"{k} {row[k]:.4f}" for k in ("anisotropy", "alignment", "uniformity") if k in row
@@ -82,14 +80,13 @@ def ablation_command(
     name: Annotated[str, typer.Option(help="Base name of the output files.")] = "ablation",
 ) -> None:
     """CSFCube ablation: each component added in turn, settings chosen on dev queries."""
-    from finesim.cli.main import _load
     from finesim.evaluation.ablation import ablation, markdown, write
 
     if not out.is_dir():
         raise FinesimError(f"{out}: no such folder for the ablation report")
 
     labelled = [m.split("=", 1) if "=" in m else [m, m] for m in model or ["minilm"]]
-    rows = ablation({label: _load(path) for label, path in labelled})
+    rows = ablation({label: load_encoder(path) for label, path in labelled})
     paths = write(rows, out, name)
     typer.echo(markdown(rows))
     typer.echo(f"wrote {', '.join(map(str, paths))}", err=True)

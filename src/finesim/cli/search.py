@@ -1,24 +1,24 @@
-"""``finesim index build/add/info``, ``finesim search`` and ``finesim bench search/agreement``."""
+"""``finesim index build/add/info`` and ``finesim search``: faceted search over an index."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.options import (
+    AddressOpt,
     BatchOpt,
+    EngineOpt,
     IndexModelOpt,
     JsonFlag,
-    JsonPathOpt,
     ModelOpt,
-    bench_group,
+    WorkersOpt,
+    ray_options,
 )
-from finesim.engine.options import AddressOpt, EngineOpt, WorkersOpt, ray_options
 
 index_app = typer.Typer(help="Build and extend faceted search indexes.", no_args_is_help=True)
 
@@ -26,16 +26,6 @@ DocsOpt = Annotated[
     Path, typer.Option("--docs", help="Documents: jsonl(.gz) of id, title, abstract, labels.")
 ]
 IndexArg = Annotated[Path, typer.Argument(help="An index folder (from `finesim index build`).")]
-
-
-def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _encoder(model: str) -> Any:
-    from finesim.cli.main import _load
-
-    return _load(model)
 
 
 def _tagger(path: Path | None) -> Any:
@@ -84,10 +74,10 @@ def index_build(
         from finesim.engine.ray_index import build_index_ray
 
         settings = {"precision": precision, "kind": kind, "tagger": head, "batch_size": batch_size}
-        index = build_index_ray(_encoder(model), documents, on_ray, out.parent, **settings)
+        index = build_index_ray(load_encoder(model), documents, on_ray, out.parent, **settings)
     else:
         index = Index.build(
-            _encoder(model),
+            load_encoder(model),
             documents,
             precision=precision,
             kind=kind,
@@ -112,7 +102,7 @@ def index_add(
 
     opened = Index.open(index)
     documents = list(read_documents(docs))
-    opened.use(_encoder(model or opened.model))
+    opened.use(load_encoder(model or opened.model))
     added = opened.add(documents, batch_size=batch_size)
     opened.save()
     _report(opened, "added", added, json_out)
@@ -123,13 +113,13 @@ def index_info(index: IndexArg) -> None:
     """Print an index's manifest (model, kind, precision, counts, files), after checking it."""
     from finesim.search import store
 
-    _echo_json(store.read_manifest(index))
+    emit_json(store.read_manifest(index))
 
 
 def _report(index: Any, verb: str, count: int, json_out: bool) -> None:
     info = index.info()
     if json_out:
-        _echo_json({verb: count, **info})
+        emit_json({verb: count, **info})
         return
     typer.echo(
         f"{verb} {count} documents: {info['path']} holds {info['documents']} documents, "
@@ -174,14 +164,16 @@ def search(
     opened = Index.open(index)
     # hybrid encodes the query's facet sentences (an index without whole vectors refuses it)
     if query is not None or (scoring == "hybrid" and opened.wholes is not None):
-        opened.use(_encoder(model or opened.model))
+        opened.use(load_encoder(model or opened.model))
     if query is not None and facet is not None and opened.tagger is None:
         typer.echo(
             "finesim: note: the index has no facet tagger, so every query sentence is used "
             "(build it with --tagger to restrict text queries to a facet)",
             err=True,
         )
-    hits = opened.search(
+    from finesim.search.hybrid import HybridSearcher
+
+    hits = HybridSearcher(opened).search(
         query,
         query_doc=query_doc,
         facet=facet,
@@ -192,7 +184,7 @@ def search(
         preset=preset,
     )
     if json_out:
-        _echo_json([h.to_json() for h in hits])
+        emit_json([h.to_json() for h in hits])
         return
     for hit in hits:
         typer.echo(f"{hit.rank:>3}  {hit.score:8.4f}  {hit.id}  {hit.title}")
@@ -203,102 +195,3 @@ def search(
             )
         for name, value in hit.fields.items():
             typer.echo(f"       {name}: {value}")
-
-
-def bench_search(
-    docs: Annotated[int, typer.Option("--docs", min=1, help="Documents in the corpus.")] = 100_000,
-    sentences: Annotated[
-        int | None, typer.Option(help="Sentence vectors in all (default: 8 a document).")
-    ] = None,
-    precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float16",
-    kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
-    source: Annotated[
-        str,
-        typer.Option(help="csfcube (its minilm vectors plus noise) or random (unit vectors)."),
-    ] = "csfcube",
-    queries: Annotated[int, typer.Option(min=1, help="Timed queries.")] = 200,
-    facet: Annotated[str, typer.Option(help="Facet of the timed queries.")] = "method",
-    scoring: Annotated[str, typer.Option(help="Scoring of the timed queries.")] = "min-l2",
-    k: Annotated[int, typer.Option("-k", min=1)] = 10,
-    workdir: Annotated[
-        Path | None, typer.Option(help="Folder for the temporary index (default: system temp).")
-    ] = None,
-    json_out: JsonPathOpt = None,
-) -> None:
-    """Build an index of a synthetic corpus and time faceted queries; prints JSON."""
-    from finesim.bench.search import run_bench
-
-    result = run_bench(
-        docs=docs,
-        sentences=sentences or 8 * docs,
-        precision=precision,
-        kind=kind,
-        source=source,
-        queries=queries,
-        facet=facet,
-        scoring=scoring,
-        k=k,
-        workdir=workdir,
-    )
-    _emit(result, json_out)
-
-
-def bench_agreement(
-    model: ModelOpt = "minilm",
-    scoring: Annotated[str, typer.Option(help="Comma-separated scorings.")] = (
-        "min-l2,max-sim,mean-vec"
-    ),
-    candidates: Annotated[str, typer.Option(help="Comma-separated stage-1 budgets.")] = (
-        "100,200,500"
-    ),
-    kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
-    precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float32",
-    top: Annotated[int, typer.Option(min=1)] = 100,
-    json_out: JsonPathOpt = None,
-) -> None:
-    """Recall of the index search against exhaustive scoring on all of CSFCube; JSON."""
-    from finesim.bench.agreement import agreement
-    from finesim.search.index import SCORINGS
-
-    scorings = [s.strip() for s in scoring.split(",") if s.strip()]
-    for s in scorings:
-        if s not in SCORINGS:
-            raise FinesimError(f"unknown scoring {s!r}; one of {', '.join(SCORINGS)}")
-    try:
-        budgets = [int(b) for b in candidates.split(",") if b.strip()]
-    except ValueError:
-        raise FinesimError(f"--candidates: not a list of numbers: {candidates!r}") from None
-    result = agreement(
-        _encoder(model),
-        scorings=scorings,
-        budgets=budgets,
-        kind=kind,
-        precision=precision,
-        top=top,
-    )
-    _emit(result, json_out)
-
-
-def _emit(result: dict[str, Any], path: Path | None) -> None:
-    text = json.dumps(result, indent=2)
-    typer.echo(text)
-    if path is not None:
-        if not path.parent.is_dir():
-            raise FinesimError(f"{path.parent}: no such folder for the output")
-        with atomic_path(path) as tmp:
-            tmp.write_text(text + "\n", encoding="utf-8")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the search family: index, search, facets, mine, classify, bench search/agreement."""
-    from finesim.cli.facets import facets_app
-    from finesim.cli.tasks import classify_app, mine_app
-
-    app.add_typer(index_app, name="index")
-    app.command("search")(search)
-    app.add_typer(facets_app, name="facets")
-    app.add_typer(mine_app, name="mine")
-    app.add_typer(classify_app, name="classify")
-    bench = bench_group(app)
-    bench.command("search")(bench_search)
-    bench.command("agreement")(bench_agreement)

@@ -1,34 +1,18 @@
-"""``finesim serve`` and ``finesim bench serve``."""
+"""``finesim serve``: the HTTP API and search page over a model and its indexes."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Annotated
 
 import typer
 
-from finesim._util.errors import FinesimError
-from finesim.cli.options import BackendOpt, BenchModelOpt, IndexModelOpt, JsonPathOpt, bench_group
+from finesim.cli.common import set_threads
+from finesim.cli.options import BackendOpt, IndexModelOpt, ThreadsOpt
 
 log = logging.getLogger("finesim")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-ThreadsOpt = Annotated[
-    int,
-    typer.Option(
-        min=0,
-        help="torch threads for the encoder (0: torch's default). One is fastest for the small "
-        "batches of a server on a busy machine: measured 26 ms a sentence vs 765 ms with two.",
-    ),
-]
-
-
-def set_threads(threads: int) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def serve_command(
@@ -61,9 +45,10 @@ def serve_command(
 
     With FINESIM_API_KEY set, every route but /healthz needs 'Authorization: Bearer <key>'.
     """
+    from finesim.models.spec import EncoderSpec
     from finesim.serve.app import create_app
     from finesim.serve.server import bind, serve_forever, url_of
-    from finesim.serve.service import Limits, open_service
+    from finesim.serve.service import Limits, index_spec, open_indexes, open_service
 
     api_key = os.environ.get("FINESIM_API_KEY") or None
     set_threads(threads)
@@ -76,7 +61,12 @@ def serve_command(
         max_wait=max_wait_ms / 1000,
         max_texts=max_batch,
     )
-    service = open_service(model, index or [], limits, api_key, backend)
+    indexes = open_indexes(index or [])
+    if model is not None:
+        spec = EncoderSpec(model=model, backend=backend)
+    else:
+        spec = index_spec(indexes, backend)  # the first index's own model
+    service = open_service(spec, indexes, limits, api_key)
     if host not in LOCAL_HOSTS and api_key is None:
         log.warning(
             "listening on %s without FINESIM_API_KEY: anyone who can reach it can use it", host
@@ -91,33 +81,3 @@ def serve_command(
         typer.echo("finesim: server stopped", err=True)
     finally:
         service.close()
-
-
-def bench_serve_command(
-    model: BenchModelOpt = "minilm",
-    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
-    requests: Annotated[int, typer.Option(min=1, help="Requests per mode.")] = 400,
-    texts_per_request: Annotated[int, typer.Option(min=1)] = 1,
-    max_wait_ms: Annotated[float, typer.Option(min=0)] = 5.0,
-    backend: BackendOpt = None,
-    threads: ThreadsOpt = 1,
-    json_path: JsonPathOpt = None,
-) -> None:
-    """Requests/s and p50/p99 latency of /v1/embeddings, micro-batching off and on; JSON."""
-    from finesim.bench.serve import run_serve_bench
-
-    if json_path is not None and not json_path.parent.is_dir():
-        raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
-    set_threads(threads)
-    result = run_serve_bench(model, clients, requests, texts_per_request, max_wait_ms, backend)
-    text = json.dumps(result, indent=2)
-    if json_path is not None:
-        json_path.write_text(text + "\n")
-    typer.echo(text)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``bench serve`` (the ``bench`` group is made if not there)."""
-    app.command("serve")(serve_command)
-    bench = bench_group(app)
-    bench.command("serve")(bench_serve_command)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,8 @@ import typer
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import dumps
+from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.options import (
     BatchOpt,
     FieldOpt,
@@ -51,7 +52,7 @@ def _write_rows(path: Path | None, header: list[str], rows: list[list[Any]], as_
     stdout; files are written atomically."""
     if path is None:
         if as_json:
-            typer.echo(json.dumps([dict(zip(header, r, strict=True)) for r in rows], indent=2))
+            emit_json([dict(zip(header, r, strict=True)) for r in rows])
         else:
             writer = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
             writer.writerows([header, *rows])
@@ -59,7 +60,7 @@ def _write_rows(path: Path | None, header: list[str], rows: list[list[Any]], as_
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
         if path.suffix == ".jsonl" or as_json:
             for r in rows:
-                f.write(json.dumps(dict(zip(header, r, strict=True)), ensure_ascii=False) + "\n")
+                f.write(dumps(dict(zip(header, r, strict=True)), indent=None) + "\n")
         else:
             delimiter = "," if path.suffix == ".csv" else "\t"
             csv.writer(f, delimiter=delimiter, lineterminator="\n").writerows([header, *rows])
@@ -87,12 +88,11 @@ def mine_paraphrases_command(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """The most similar pairs of texts in a file (paraphrases, duplicates), best first."""
-    from finesim.cli.main import _load
     from finesim.tasks.paraphrase import mine_paraphrases
 
     _check_out(out, overwrite)
     ids, texts = _texts(input, field, id_field)
-    vectors = _load(model).encode(texts, batch_size=batch_size)
+    vectors = load_encoder(model).encode(texts, batch_size=batch_size)
     pairs = mine_paraphrases(
         vectors, top_k=top_k, threshold=threshold, chunk=chunk_size, max_pairs=max_pairs
     )
@@ -116,7 +116,6 @@ def classify_train(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """Train a logistic-regression classifier on embeddings; accuracy on a held-out split."""
-    from finesim.cli.main import _load
     from finesim.tasks.classify import train_classifier
 
     if out.exists() and not overwrite:
@@ -126,7 +125,7 @@ def classify_train(
     _, texts = _texts(data, text_field)
     _, labels = _texts(data, label_field)
     head, report = train_classifier(
-        _load(model),
+        load_encoder(model),
         texts,
         labels,
         test_fraction=test_fraction,
@@ -137,7 +136,7 @@ def classify_train(
     head.save(out, overwrite=overwrite)
     report["classifier"] = str(out)
     if json_out:
-        typer.echo(json.dumps(report, indent=2))
+        emit_json(report)
         return
     typer.echo(
         f"classifier -> {out}: {len(report['classes'])} classes, held out {report['test_rows']} "
@@ -163,14 +162,13 @@ def classify_predict(
     json_out: JsonFormatFlag = False,
 ) -> None:
     """Label each text with the classifier's most probable class."""
-    from finesim.cli.main import _load
     from finesim.models.heads import LinearHead
     from finesim.tasks.classify import predict
 
     _check_out(out, overwrite)
     head = LinearHead.load(classifier)
     ids, texts = _texts(input, field, id_field)
-    encoder = _load(model or str(head.meta.get("model", "minilm")))
+    encoder = load_encoder(model or str(head.meta.get("model", "minilm")))
     labels, probabilities = predict(head, encoder, texts, batch_size=batch_size)
     rows = [
         [i, label, round(float(p), 6)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from finesim._util.errors import FinesimError
+from finesim.cli.common import emit_json
 
 
 def train_command(
@@ -36,13 +38,11 @@ def train_command(
         overrides.append(f"data={data}")
     config = load_config(recipe, overrides)
     if not config.data:
-        from finesim._util.errors import FinesimError
-
         raise FinesimError("no training data: pass --data FILE (or a built-in source)")
     summary = train(config, model, out, resume=resume)
     if summary["rank"] != 0:
         return  # under torchrun, only the first process reports
     if json_out:
-        typer.echo(json.dumps(summary, indent=2))
+        emit_json(summary)
     else:
         typer.echo(f"trained {summary['steps']} steps; model in {out / 'last'}", err=True)

@@ -24,6 +24,7 @@ from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
 from finesim.data.texts import TextFile
 from finesim.models.encoder import Encoder
+from finesim.models.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 OUTPUT_FORMATS = (".npy", ".parquet")
@@ -31,14 +32,18 @@ OUTPUT_FORMATS = (".npy", ".parquet")
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """The options that decide the output: a resumed run must use the same ones."""
+    """The options that decide the output: a resumed run must use the same ones.
 
-    model: str
+    ``spec`` is the encoder (``Encoder.spec``: its backend resolved, since int8 vectors differ
+    from fp32 and a run never resumes across backends); ``max_length`` and ``normalize`` are
+    per-call choices on top of the model's own.
+    """
+
+    spec: EncoderSpec
     batch_size: int = 32
     max_length: int | None = None
     normalize: bool | None = None
     shard_size: int = 10_000
-    backend: str = "torch"  # int8 vectors differ from fp32: no resuming across backends
 
 
 def check_output(output: Path, overwrite: bool) -> None:
@@ -128,7 +133,12 @@ def encode_file(
     total: int,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Encode ``source`` into ``output`` (.npy or .parquet); resume from complete shards."""
+    """Encode ``source`` into ``output`` (.npy or .parquet); resume from complete shards.
+
+    ``options.spec`` must be ``encoder.spec``: it is what the shards are recorded as.
+    """
+    if options.spec != encoder.spec:
+        raise ValueError(f"options are for {options.spec}, the encoder is {encoder.spec}")
     folder = work_dir(output)
     done = _prepare_work_dir(folder, _manifest(source, options, encoder.dim))
     if done:

@@ -145,17 +145,18 @@ def part_path(folder: Path, first: int) -> Path:
 class EncodeActor:
     """One model per actor process; each call encodes a batch of rows and writes its parts.
 
+    The model is ``options.spec``, loaded on ``device`` (None: cpu).
+
     Returns one summary row per part written (its first position, rows, truncated inputs and
     microseconds spent encoding and writing it), so nothing large travels back to the driver.
     """
 
     def __init__(
         self,
-        model: str,
-        encoder_args: dict[str, Any],
         options: EncodeOptions,
         parts: str,
         threads: int,
+        device: str | None = None,
         kill_after: tuple[int, str] | None = None,
     ) -> None:
         import torch
@@ -163,7 +164,7 @@ class EncodeActor:
         from finesim.models.encoder import Encoder
 
         torch.set_num_threads(threads)
-        self.encoder = Encoder(model, **encoder_args)
+        self.encoder = Encoder.from_spec(options.spec, device=device)
         self.options = options
         self.parts = Path(parts)
         self.kill_after = kill_after
@@ -257,7 +258,6 @@ def run_pool(
     parts: Path,
     total: int,
     options: EncodeOptions,
-    encoder_args: dict[str, Any],
     ray_options: RayOptions,
 ) -> dict[str, Any]:
     """The Ray Data job: read the input shards, encode in the actor pool, write parts."""
@@ -274,9 +274,6 @@ def run_pool(
         rows_per_call = min(
             options.shard_size, max(options.batch_size, math.ceil(total / (4 * chosen.workers)))
         )
-        args = dict(encoder_args)
-        if ray_options.gpus_per_worker > 0:
-            args["device"] = "cuda"
         dataset = ray.data.read_parquet(
             [str(p) for p in inputs], num_cpus=chosen.read_cpus, file_extensions=["parquet"]
         ).map_batches(
@@ -287,11 +284,10 @@ def run_pool(
             num_cpus=chosen.actor_cpus,
             num_gpus=ray_options.gpus_per_worker or None,
             fn_constructor_kwargs={
-                "model": options.model,
-                "encoder_args": args,
                 "options": options,
                 "parts": str(parts),
                 "threads": chosen.threads,
+                "device": "cuda" if ray_options.gpus_per_worker > 0 else None,
                 "kill_after": kill_after_from_env(),
             },
         )
@@ -329,9 +325,10 @@ def encode_file_ray(
     options: EncodeOptions,
     dim: int,
     ray_options: RayOptions,
-    encoder_args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``encode_file`` on Ray: same output file, same ids, order and vectors (within 1e-5).
+
+    Every actor loads ``options.spec``; ``dim`` is its vectors' length.
 
     A rerun starts over: Ray's retries, not resumable shards, carry a job over lost workers.
     """
@@ -341,9 +338,8 @@ def encode_file_ray(
     try:
         inputs = stage(source, folder / "input", options.shard_size)
         total = sum(pq.ParquetFile(p).metadata.num_rows for p in inputs)
-        args = {"backend": options.backend, **(encoder_args or {})}
         if total:
-            job = run_pool(inputs, folder / "parts", total, options, args, ray_options)
+            job = run_pool(inputs, folder / "parts", total, options, ray_options)
         else:
             (folder / "parts").mkdir()
             job = {"truncated": 0}
@@ -365,7 +361,6 @@ def encode_texts_ray(
     options: EncodeOptions,
     ray_options: RayOptions,
     workdir: Path,
-    encoder_args: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Vectors of ``texts`` (rows in order) through the actor pool, staged under ``workdir``."""
     if not texts:
@@ -373,8 +368,7 @@ def encode_texts_ray(
     folder = Path(tempfile.mkdtemp(dir=workdir, prefix=".finesim-ray-"))
     try:
         inputs = stage(enumerate(texts), folder / "input", options.shard_size)
-        args = {"backend": options.backend, **(encoder_args or {})}
-        run_pool(inputs, folder / "parts", len(texts), options, args, ray_options)
+        run_pool(inputs, folder / "parts", len(texts), options, ray_options)
         return np.concatenate(list(_part_vectors(folder / "parts")))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -35,8 +35,8 @@ def build_index_ray(
 ) -> Index:
     """``Index.build`` with the sentence vectors from the actor pool (staged in ``workdir``).
 
-    ``encoder`` is loaded here too: its fingerprint and dimension go into the index, and text
-    queries need it later.
+    The actors load ``encoder.spec``. ``encoder`` is loaded here too: its fingerprint and
+    dimension go into the index, and text queries need it later.
     """
     if not documents:
         raise FinesimError("no documents to index")
@@ -44,7 +44,7 @@ def build_index_ray(
     if tagger is not None:
         tagger.check(fingerprint)
     texts = [s for doc in documents for s in doc.sentences]
-    options = EncodeOptions(encoder.source, batch_size, backend=encoder.backend)
+    options = EncodeOptions(encoder.spec, batch_size)  # the whole spec: pooling, whitening too
     wholes = [doc.text for doc in documents]
     titles = [doc.title for doc in documents]
     encoded = encode_texts_ray(texts + wholes + titles, options, ray_options, workdir)
@@ -58,6 +58,7 @@ def build_index_ray(
         kind=kind,
         expected=len(texts),
         tagger=tagger,
+        spec=encoder.spec,
     )
     index.encoder = encoder
     if tagger is not None:

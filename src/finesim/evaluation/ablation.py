@@ -16,15 +16,16 @@ from typing import Any
 
 from finesim._util.atomic import atomic_path
 from finesim.data.csfcube import load_splits
-from finesim.docsim.hybrid import TERMS, Preset
 from finesim.evaluation.csfcube import score_rankings
 from finesim.evaluation.csfcube_hybrid import (
     build_tables,
     learned_rankings,
     score_settings,
-    standard_grid,
 )
-from finesim.evaluation.cv import cross_validate
+from finesim.fusion.cv import cross_validate
+from finesim.fusion.grid import standard_grid
+from finesim.fusion.preset import Preset
+from finesim.fusion.terms import TERMS
 from finesim.models.encoder import Encoder
 
 GROUPS = ("background", "method", "result", "all")

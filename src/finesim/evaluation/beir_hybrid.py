@@ -1,11 +1,9 @@
 """Hybrid scoring on a BEIR-format folder: dense and BM25 candidates, fused by a preset.
 
-BEIR documents have no facets, so every sentence term reads the whole text as the
-document's one sentence (``max-sim`` and ``facet-text`` become the whole-text cosine,
-``min-l2`` and ``ot`` minus the L2 distance, ``bm25-facet`` is ``bm25``; a query has no
-title, so ``title`` is the whole-text cosine too). Candidates are the
-union of the ``depth`` best by cosine and by BM25; the fused top 100 are scored as
-``finesim eval beir`` scores dense retrieval.
+BEIR supplies each query and its candidates as ``finesim.fusion.terms`` expects them: a
+document is its whole text as one sentence, with no facets and no title (what the terms then
+mean is said there, once). Candidates are the union of the ``depth`` best by cosine and by
+BM25; the fused top 100 are scored as ``finesim eval beir`` scores dense retrieval.
 """
 
 from __future__ import annotations
@@ -18,10 +16,11 @@ import numpy as np
 
 from finesim.data.beir import judged_queries, read_corpus, read_qrels
 from finesim.docsim import Doc
-from finesim.docsim.hybrid import Preset, hybrid_scores
 from finesim.docsim.lexical import Bm25
-from finesim.docsim.scoring import unit
 from finesim.evaluation.retrieval import MIN_TOP_K, retrieve, summarize
+from finesim.fusion.fuse import hybrid_scores
+from finesim.fusion.preset import Preset
+from finesim.fusion.terms import Candidates, Query
 from finesim.models.cache import encode_cached
 from finesim.models.encoder import Encoder
 
@@ -63,12 +62,10 @@ def run_beir_hybrid(
             run[qid] = {}
             continue
         vectors = encoded[[row[d] for d in ids]]
-        query = Doc(qvec[None, :], None, qvec)
-        docs = [Doc(v[None, :], None, v) for v in vectors]
-        bm25 = lexical.scores(text, ids)
-        cosine = unit(vectors) @ unit(qvec)
-        extra = {"bm25": bm25, "bm25-facet": bm25, "facet-text": cosine, "title": cosine}
-        scores, _ = hybrid_scores(query, docs, preset, extra=extra)
+        # no facets: the facet text is the whole text; no titles: left out (None)
+        query = Query(Doc(qvec[None, :], None, qvec), text, text, facet_vector=qvec)
+        docs = Candidates([Doc(v[None, :], None, v) for v in vectors], ids, lexical)
+        scores, _ = hybrid_scores(query, docs, preset)
         order = np.argsort(-scores, kind="stable")[:MIN_TOP_K]
         run[qid] = {ids[i]: float(scores[i]) for i in order}
     return {"preset": preset.to_json(), "depth": depth, **summarize(qrels, run)}

@@ -8,7 +8,6 @@ Whitening here is fitted on the corpus vectors alone (all sentences and whole te
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,13 +18,14 @@ from finesim._util.threads import one_thread
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
 from finesim.docsim.docs import facet_text as facet_sentences
-from finesim.docsim.hybrid import FUSIONS, TERMS, Preset, fuse, term_scores
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
 from finesim.evaluation.csfcube import embed_papers, pool_docs, ranked, score_rankings
-from finesim.evaluation.cv import FOLDS, SELECT_METRIC, cross_validate
-from finesim.evaluation.learned import C as LEARN_C
-from finesim.evaluation.learned import fit_fusion
+from finesim.fusion.cv import SELECT_METRIC, cross_validate, fit_per_fold
+from finesim.fusion.fuse import fuse
+from finesim.fusion.learn import C as LEARN_C
+from finesim.fusion.preset import Preset
+from finesim.fusion.terms import LEXICAL_TERMS, TERMS, Candidates, Query, term_scores
 from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
@@ -61,33 +61,6 @@ def facet_text(paper: Paper, facet: str) -> str:
     return facet_sentences(paper.sentences, paper.labels or None, facet)
 
 
-def lexical_tables(papers: Mapping[str, Paper], pools: Sequence[Pool]) -> Tables:
-    """``bm25`` (whole query text) and ``bm25-facet`` (its facet sentences) for every pool."""
-    index = Bm25({pid: p.text for pid, p in papers.items()})
-    return {
-        pool.key: {
-            "bm25": index.scores(papers[pool.qpid].text, pool.candidates),
-            "bm25-facet": index.scores(facet_text(papers[pool.qpid], pool.facet), pool.candidates),
-        }
-        for pool in pools
-    }
-
-
-def term_tables(
-    docs: Mapping[str, Doc],
-    pools: Sequence[Pool],
-    terms: Sequence[str],
-    external: Mapping[str, Mapping[str, np.ndarray]],
-) -> Tables:
-    """Raw scores of ``terms`` for every pool; ``external`` holds the text-based ones."""
-    tables = {}
-    for pool in pools:
-        query, candidates = pool_docs(docs, pool)
-        extra = external.get(pool.key)
-        tables[pool.key] = term_scores(query, candidates, terms, facet=pool.facet, extra=extra)
-    return tables
-
-
 def rank_fused(
     tables: Mapping[str, Mapping[str, np.ndarray]], pools: Sequence[Pool], preset: Preset
 ) -> dict[str, list[tuple[str, float]]]:
@@ -103,15 +76,18 @@ def build_tables(
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
 ) -> tuple[list[Pool], dict[str, Tables]]:
-    """Term tables per whitening setting (``"off"``, None = all dimensions, or k)."""
+    """Term tables per whitening setting (``"off"``, None = all dimensions, or k): CSFCube
+    supplies each pool's query and candidates, ``finesim.fusion.terms`` scores them."""
     papers = load_papers()
     pools = [p for f in FACETS for p in load_pools(f)]
     base = embed_papers(encoder, papers, whole=True, batch_size=batch_size, cache=cache)
-    lexical = lexical_tables(papers, pools) if {"bm25", "bm25-facet"} & set(terms) else {}
-    queries = None
+    bm25 = None
+    if set(LEXICAL_TERMS) & set(terms):
+        bm25 = Bm25({pid: p.text for pid, p in papers.items()})
+    facet_vectors = None
     if "facet-text" in terms:
         texts = [facet_text(papers[p.qpid], p.facet) for p in pools]
-        queries = encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
+        facet_vectors = encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
     titles = None
     if "title" in terms:
         pids = list(papers)
@@ -125,25 +101,37 @@ def build_tables(
         white = None
         if setting != "off":
             docs, white = whiten_docs(base, None if setting is None else int(setting))
-        external: dict[str, dict[str, np.ndarray]] = {k: dict(v) for k, v in lexical.items()}
-        if queries is not None:
-            q = unit(queries if white is None else white(queries))
-            for vector, pool in zip(q, pools, strict=True):
-                whole = unit(np.stack([docs[c].whole for c in pool.candidates]))  # type: ignore[misc]
-                external.setdefault(pool.key, {})["facet-text"] = whole @ vector
-        if titles is not None:
-            for pool in pools:
-                external.setdefault(pool.key, {})["title"] = _title_cosines(titles, pool, white)
+        facet_rows = facet_vectors
+        if facet_vectors is not None and white is not None:
+            facet_rows = white(facet_vectors)
+        tables = {}
         with one_thread():  # small per-pool products (Sinkhorn for ot): threads only contend
-            out[whitening_name(setting)] = term_tables(docs, pools, terms, external)
+            for i, pool in enumerate(pools):
+                paper = papers[pool.qpid]
+                query_doc, candidate_docs = pool_docs(docs, pool)
+                query_title, candidate_titles = _pool_titles(titles, pool, white)
+                query = Query(
+                    query_doc,
+                    text=paper.text,
+                    facet_text=facet_text(paper, pool.facet),
+                    facet_vector=None if facet_rows is None else facet_rows[i],
+                    title=query_title,
+                )
+                candidates = Candidates(candidate_docs, pool.candidates, bm25, candidate_titles)
+                tables[pool.key] = term_scores(query, candidates, terms, facet=pool.facet)
+        out[whitening_name(setting)] = tables
     return pools, out
 
 
-def _title_cosines(titles: Mapping[str, np.ndarray], pool: Pool, white: Any) -> np.ndarray:
-    """Cosine of the query paper's title with each candidate's (whitened like the rest)."""
+def _pool_titles(
+    titles: Mapping[str, np.ndarray] | None, pool: Pool, white: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The query paper's title vector and its candidates' (whitened like the rest)."""
+    if titles is None:
+        return None, None
     rows = np.stack([titles[pool.qpid], *(titles[c] for c in pool.candidates)])
-    rows = unit(rows if white is None else white(rows))
-    return rows[1:] @ rows[0]
+    rows = rows if white is None else white(rows)
+    return rows[0], rows[1:]
 
 
 def whitening_name(setting: int | None | str) -> str:
@@ -240,17 +228,12 @@ def learned_rankings(
     c: float = LEARN_C,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, Any]]]:
     """Each fold's test queries ranked by fusion weights fitted on that fold's dev queries'
-    judged pairs (``finesim.evaluation.learned``); also the fitted presets per fold."""
+    judged pairs (``finesim.fusion.learn``); also the fitted presets per fold."""
     grades = {p.key: p.grades for p in pools}
-    splits = load_splits()
     rankings: dict[str, list[tuple[str, float]]] = {}
     chosen: dict[str, dict[str, Any]] = {}
-    for fold in FOLDS:
-        dev, test = splits["all"][f"{fold}_dev"], set(splits["all"][f"{fold}_test"])
-        if test.intersection(dev):
-            raise ValueError(f"{fold}: dev and test share queries")
-        preset = fit_fusion(table, grades, dev, terms, c=c, name=f"learned-{fold}")
-        rankings.update(rank_fused(table, [p for p in pools if p.key in test], preset))
+    for fold, (preset, test) in fit_per_fold(table, grades, load_splits(), terms, c=c).items():
+        rankings.update(rank_fused(table, [p for p in pools if p.key in set(test)], preset))
         chosen[fold] = {"config": "off|learned", "whitening": "off", "preset": preset.to_json()}
     return rankings, chosen
 
@@ -278,32 +261,3 @@ def evaluate_learned(
     result["primary"], result["score"] = "map", result["all"]["map"]
     result["rankings"] = rankings
     return result
-
-
-def standard_grid() -> dict[str, Preset]:
-    """The candidates ``--cv`` chooses from: the plain scorers alone, and the abstract cosine
-    plus a few weights of each other kind of term (one weight set for all facets, since
-    per-facet weights overfit 8-9 dev queries), fused by each of ``FUSIONS``."""
-    grid = {t: Preset({t: 1.0}, name=t) for t in TERMS}
-    levels = list(
-        itertools.product(
-            (0.0, 0.5, 1.0),  # facet-mean
-            (0.0, 0.5, 1.0),  # title
-            (0.0, 0.5, 1.0),  # facet-text
-            (0.0, 0.3, 0.6),  # bm25
-            (0.0, 0.3),  # bm25-facet
-        )
-    )
-    for fusion in FUSIONS:
-        for facet_mean, title, text, lex, facet_lex in levels:
-            for sentence in (None, "max-sim", "min-l2", "ot"):
-                weights = {"abstract": 1.0, "facet-mean": facet_mean, "title": title}
-                weights.update({"facet-text": text, "bm25": lex, "bm25-facet": facet_lex})
-                if sentence is not None:
-                    weights[sentence] = 0.2
-                if sum(w > 0 for w in weights.values()) < 2:
-                    continue
-                preset = Preset({k: w for k, w in weights.items() if w > 0}, fusion)
-                name = f"{fusion}:" + ",".join(f"{t}={preset.weights[t]}" for t in preset.terms)
-                grid[name] = Preset(preset.weights, fusion, name=name)
-    return grid

@@ -5,24 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from finesim._util.errors import FinesimError
 from finesim.data.documents import Document
 from finesim.facets.tagger import CLASSES, FacetTagger, tag_class
-from finesim.models.cache import encode_cached
+from finesim.models.cache import sentence_vectors
 from finesim.models.encoder import Encoder
 from finesim.models.heads import accuracy, macro_f1, split_by_group
-
-
-def sentence_vectors(
-    encoder: Encoder, documents: Sequence[Document], *, batch_size: int = 32, cache: bool = True
-) -> list[np.ndarray]:
-    """The sentence vectors of each document (through the embedding cache)."""
-    flat = [s for doc in documents for s in doc.sentences]
-    matrix = encode_cached(encoder, flat, batch_size=batch_size, cache=cache)
-    bounds = np.cumsum([0, *(len(doc.sentences) for doc in documents)])
-    return [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def per_class(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, float]]:

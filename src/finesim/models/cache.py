@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from finesim.data.documents import Document
 from finesim.models.encoder import Encoder
 from finesim.models.registry import cache_dir
 
@@ -112,3 +113,13 @@ def encode_cached(
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.stack([by_text[t] for t in texts])
+
+
+def sentence_vectors(
+    encoder: Encoder, documents: Sequence[Document], *, batch_size: int = 32, cache: bool = True
+) -> list[np.ndarray]:
+    """The sentence vectors of each document (through the embedding cache)."""
+    flat = [s for doc in documents for s in doc.sentences]
+    matrix = encode_cached(encoder, flat, batch_size=batch_size, cache=cache)
+    bounds = np.cumsum([0, *(len(doc.sentences) for doc in documents)])
+    return [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -24,6 +24,7 @@ from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.dense import Dense
 from finesim.models.pooling import needs_hidden_states, pool
+from finesim.models.spec import EncoderSpec
 from finesim.models.st_format import load_parts, save_parts
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class Encoder(nn.Module):
     ``onnx-int8`` (onnxruntime; exported once into the cache if the folder has no export);
     None takes a folder's own choice (``finesim export``), else torch. ``forward`` (training)
     is always torch. ``whitening=False`` leaves out a saved whitening layer (``finesim whiten``).
+    ``spec`` is the ``EncoderSpec`` that loads the same encoder again (``from_spec``).
+
+    Bad settings (an unknown pooling or backend) raise ``FinesimError`` naming the value.
     """
 
     def __init__(
@@ -83,10 +87,49 @@ class Encoder(nn.Module):
         self.eval()
         self.backend = "torch"
         self._onnx: Any = None
+        self._loaded_with = EncoderSpec(
+            model=self.source,
+            pooling=pooling,
+            trust_pickle=trust_pickle,
+            backend="torch",
+            whitening=whitening,
+            max_length=max_length,
+            normalize=normalize,
+        )
+        # A complete torch encoder from here on; only then is another backend attached.
         if backend != "torch":  # None: an exported folder's own choice, else torch
-            from finesim.models.onnx.backend import open_backend
+            self._attach_backend(folder, backend)
 
-            self.backend, self._onnx = open_backend(self, folder, backend)
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, *, device: str | torch.device | None = None) -> Encoder:
+        """The encoder ``spec`` describes, on ``device`` (default cpu)."""
+        return cls(
+            spec.model,
+            pooling=spec.pooling,
+            normalize=spec.normalize,
+            max_length=spec.max_length,
+            trust_pickle=spec.trust_pickle,
+            device=device,
+            backend=spec.backend,
+            whitening=spec.whitening,
+        )
+
+    def _attach_backend(self, folder: Path, backend: str | None) -> None:
+        """Run ``encode`` on ``backend`` (None: the folder's own choice) from now on.
+
+        Called once this torch encoder is complete: a folder never exported is exported from
+        it (into the cache) on the way, so the export traces a finished model.
+        """
+        from finesim.models.onnx.backend import open_backend
+
+        def export(out: Path) -> None:
+            from finesim.models.onnx.export import export_onnx
+
+            export_onnx(self, out, int8=True, overwrite=True)
+
+        self.backend, self._onnx = open_backend(
+            folder, backend, pooling=self.pooling, export=export, source=self.source
+        )
 
     # ---- description -------------------------------------------------------------------
 
@@ -101,6 +144,16 @@ class Encoder(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def spec(self) -> EncoderSpec:
+        """What this encoder was loaded from and with, and the backend it runs.
+
+        ``Encoder.from_spec(encoder.spec)`` loads the same encoder again,
+        here or in another process. Training or whitening in place changes the weights, not
+        the spec; ``fingerprint`` tells such encoders apart.
+        """
+        return self._loaded_with.replace(backend=self.backend)
 
     def info(self) -> dict[str, Any]:
         """What ``finesim info`` prints."""

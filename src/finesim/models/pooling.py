@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
+from finesim._util.errors import FinesimError
+
 POOLING_MODES = (
     "cls",
     "cls-before-pooler",
@@ -49,7 +51,7 @@ def canonical_mode(name: str) -> str:
     """Map a user-given or SimCSE-style pooling name to finesim's name; unknown names raise."""
     mode = ALIASES.get(name, name)
     if mode not in POOLING_MODES:
-        raise ValueError(f"unknown pooling {name!r}; choose one of {', '.join(POOLING_MODES)}")
+        raise FinesimError(f"unknown pooling {name!r}; choose one of {', '.join(POOLING_MODES)}")
     return mode
 
 
@@ -79,7 +81,7 @@ def pool(
     for mode in modes:
         if mode == "cls":
             if pooler_output is None:
-                raise ValueError(
+                raise FinesimError(
                     "pooling 'cls' needs a model with a pooler; use 'cls-before-pooler'"
                 )
             out.append(pooler_output)
@@ -104,5 +106,5 @@ def pool(
             first = hidden_states[1] if mode == "mean-first-last" else hidden_states[-2]
             out.append(_masked_mean((first + hidden_states[-1]) / 2.0, mask))
         else:
-            raise ValueError(f"unknown pooling {mode!r}")
+            raise FinesimError(f"unknown pooling {mode!r}")
     return out[0] if len(out) == 1 else torch.cat(out, dim=-1)

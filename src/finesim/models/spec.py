@@ -10,13 +10,10 @@ wherever it arrives.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from finesim._util.errors import FinesimError
 from finesim.models import registry
-
-if TYPE_CHECKING:
-    from finesim.models.encoder import Encoder
 
 
 @dataclass(frozen=True)
@@ -36,20 +33,6 @@ class EncoderSpec:
     whitening: bool = True
     max_length: int | None = None
     normalize: bool | None = None
-
-    def build(self) -> Encoder:
-        """The encoder this spec describes (loaded now)."""
-        from finesim.models.encoder import Encoder
-
-        return Encoder(
-            self.model,
-            pooling=self.pooling,
-            trust_pickle=self.trust_pickle,
-            backend=self.backend,
-            whitening=self.whitening,
-            max_length=self.max_length,
-            normalize=self.normalize,
-        )
 
     def replace(self, **changes: Any) -> EncoderSpec:
         """A copy with some fields changed (unknown names are an error)."""

@@ -245,7 +245,7 @@ def save_parts(
     no sentence-transformers equivalent: they are recorded in ``finesim_pooling.json`` and
     sentence-transformers will read them as plain mean pooling.
     """
-    import finesim
+    from finesim._util.version import VERSION
 
     hf_logging.disable_progress_bar()
     dim = int(transformer.config.hidden_size)
@@ -275,7 +275,7 @@ def save_parts(
     (out / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": max_length, "do_lower_case": do_lower_case}, indent=2)
     )
-    versions = {"finesim": finesim.__version__, "pytorch": torch.__version__}
+    versions = {"finesim": VERSION, "pytorch": torch.__version__}
     (out / "config_sentence_transformers.json").write_text(
         json.dumps(
             {"__version__": versions, "prompts": {}, "similarity_fn_name": "cosine"}, indent=2

@@ -1,4 +1,9 @@
-"""Hybrid search over an index: the fused scores of ``finesim.docsim.hybrid`` in two stages.
+"""Hybrid search: the fused scores of ``finesim.fusion`` over an index, in two stages.
+
+``HybridSearcher(index)`` is a layer over an ``Index``: it asks the index through its public
+methods (queries, stage-1 candidates, stored documents and vectors, hits) and owns what it
+builds from them; the index never imports it. Data flows one way: query -> candidates ->
+scored pool -> hits.
 
 Stage 1 pools candidates from each signal a preset can reward, so no strong term is starved:
 
@@ -9,237 +14,230 @@ Stage 1 pools candidates from each signal a preset can reward, so no strong term
 - with sentence terms (``min-l2``, ``max-sim``, ``mean-vec``, ``ot``, ``facet-mean``), the
   ``max-sim`` stage-1 candidates of the facet sentences (the cheap proxy of them all).
 
-The union (in index order) is scored by ``hybrid_scores``; min-max normalisation and RRF ranks
-are per pool, so with a budget that covers the corpus the result is exactly the exhaustive one.
-The text terms are computed here for the pool: ``facet-text`` from the query's facet sentences
-encoded as one text, ``title`` from title vectors (encoded on first use and kept in memory; a
-text query has no title, so its whole-text vector stands in), ``bm25`` and ``bm25-facet``
-from a BM25 index of the stored documents.
+Stage 2 hands the union (in index order) to ``finesim.fusion.hybrid_scores``; min-max
+normalisation and RRF ranks are per pool, so with a budget that covers the corpus the result
+is exactly the exhaustive one. The searcher supplies what the terms read: the query's facet
+sentences encoded as one text, title vectors (the index's own, or encoded on first use and
+kept), and a BM25 index of the stored documents (built on first use and kept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from finesim._util.errors import FinesimError
-from finesim.data.documents import whole_text
+from finesim._util.threads import one_thread
+from finesim.data.documents import FACETS, whole_text
 from finesim.docsim import Doc
 from finesim.docsim.docs import facet_text
-from finesim.docsim.hybrid import SENTENCE_TERMS, Preset, hybrid_scores, load_preset
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
+from finesim.fusion.fuse import hybrid_scores
+from finesim.fusion.preset import Preset, explaining_term, load_preset
+from finesim.fusion.terms import LEXICAL_TERMS, SENTENCE_TERMS, Candidates, Query
 from finesim.search.candidates import top_cosine
+from finesim.search.hits import Hit
+from finesim.search.index import SCORINGS, default_budget
+from finesim.search.query import SearchQuery
 
 if TYPE_CHECKING:
     from finesim.search.index import Index
 
 HYBRID = "hybrid"
 POOLED_BY_SENTENCES = (*SENTENCE_TERMS, "facet-mean")
-LEXICAL = ("bm25", "bm25-facet")
 
 
-@dataclass
-class HybridQuery:
-    """What the terms need of a query besides its sentence vectors."""
+class HybridSearcher:
+    """Search one index with scoring ``hybrid`` (other scorings pass through to the index).
 
-    doc: Doc  # sentence vectors, labels and the whole-text vector
-    text: str  # whole text (BM25)
-    facet_text: str  # facet sentences joined (bm25-facet)
-    facet_vector: np.ndarray | None  # facet_text encoded (facet-text), if the preset uses it
-    title_vector: np.ndarray | None = None  # its title encoded (title), if the preset uses it
+    What it builds over the index's documents (unit whole vectors, BM25, encoded titles) is
+    kept here and rebuilt when documents are added to the index.
+    """
 
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._generation = -1
+        self._units: np.ndarray | None = None
+        self._bm25: Bm25 | None = None
+        self._titles: dict[int, np.ndarray] = {}
 
-def top_by_whole(
-    unit_wholes: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
-) -> np.ndarray:
-    """The ``budget`` positions with the closest whole vector (cosine), best first."""
-    return top_cosine(unit_wholes, query.astype(np.float32), budget, exclude)
+    def search(
+        self,
+        query: str | Sequence[str] | None = None,
+        *,
+        query_doc: str | None = None,
+        facet: str | None = None,
+        scoring: str = HYBRID,
+        k: int = 10,
+        candidates: int | None = None,
+        explain: int = 3,
+        include_self: bool = False,
+        preset: str | Preset | None = None,
+    ) -> list[Hit]:
+        """``Index.search`` with scoring ``hybrid`` too: ``preset`` is a shipped preset name, a
+        JSON file or a ``Preset`` (default: ``default``); hits carry its fused scores."""
+        index = self.index
+        if scoring not in (*SCORINGS, HYBRID):
+            known = ", ".join((*SCORINGS, HYBRID))
+            raise FinesimError(f"unknown scoring {scoring!r}; one of {known}")
+        if scoring != HYBRID:
+            if preset is not None:
+                raise FinesimError(f"a preset applies to scoring {HYBRID!r} only, not {scoring!r}")
+            return index.search(
+                query,
+                query_doc=query_doc,
+                facet=facet,
+                scoring=scoring,
+                k=k,
+                candidates=candidates,
+                explain=explain,
+                include_self=include_self,
+            )
+        if facet is not None and facet not in FACETS:
+            raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
+        if k < 1:
+            raise FinesimError("k must be at least 1")
+        chosen = self.preset(preset)
+        asked = index.query(query, query_doc=query_doc, facet=facet, include_self=include_self)
+        terms_query = self.fusion_query(asked, chosen)
+        with one_thread():
+            budget = min(candidates or default_budget(HYBRID, k), len(index))
+            found = self.scored_pool(asked, terms_query, chosen, budget)
+            if found is None:
+                return []
+            pool, docs, scores = found
+            why = explaining_term(chosen)
+            return index.ranked(asked, pool, docs, scores, why=why, k=k, explain=explain)
 
+    def preset(self, preset: str | Preset | None) -> Preset:
+        """The preset to use, once the index is known to have what hybrid scoring needs."""
+        if self.index.wholes is None:
+            path = self.index.path
+            where = f" {path}" if path is not None else ""
+            raise FinesimError(
+                f"the index{where} has no whole-document vectors (it predates hybrid scoring "
+                "or was built from vectors without them): rebuild it with `finesim index "
+                "build` to search with scoring 'hybrid'"
+            )
+        return preset if isinstance(preset, Preset) else load_preset(preset)
 
-def top_by_bm25(
-    bm25: Bm25, text: str, budget: int, position: Callable[[str], int], exclude: int | None
-) -> np.ndarray:
-    """Positions of the ``budget`` best BM25 papers for ``text`` (positive scores only)."""
-    found = [position(i) for i in bm25.top(text, budget + 1)]
-    return np.array([p for p in found if p != exclude][:budget], dtype=np.int64)
+    # ---- the query and the two stages -------------------------------------------------
 
-
-def lexical_queries(preset: Preset, query: HybridQuery) -> list[str]:
-    """The texts whose BM25 top papers join the pool."""
-    texts = {"bm25": query.text, "bm25-facet": query.facet_text}
-    return [texts[t] for t in LEXICAL if t in preset.terms]
-
-
-def external_scores(
-    preset: Preset,
-    query: HybridQuery,
-    pool_ids: Sequence[str],
-    pool_wholes: np.ndarray,
-    bm25: Bm25 | None,
-    pool_titles: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """The text-based terms of the preset for the pool (``extra`` of ``hybrid_scores``)."""
-    extra: dict[str, np.ndarray] = {}
-    if "facet-text" in preset.terms:
-        assert query.facet_vector is not None
-        extra["facet-text"] = unit(pool_wholes) @ unit(query.facet_vector)
-    if "title" in preset.terms:
-        assert query.title_vector is not None and pool_titles is not None
-        extra["title"] = unit(pool_titles) @ unit(query.title_vector)
-    if bm25 is not None:
-        if "bm25" in preset.terms:
-            extra["bm25"] = bm25.scores(query.text, pool_ids)
-        if "bm25-facet" in preset.terms:
-            extra["bm25-facet"] = bm25.scores(query.facet_text, pool_ids)
-    return extra
-
-
-# ---- the two stages over an Index ------------------------------------------------------
-
-
-@dataclass
-class Cache:
-    """What hybrid search builds over an index's documents on first use; an index replaces
-    it when documents are added (positions stay valid, the BM25 vocabulary does not)."""
-
-    units: np.ndarray | None = None  # unit whole vectors (stage 1)
-    bm25: Bm25 | None = None  # over every title + abstract
-    titles: dict[int, np.ndarray] = field(default_factory=dict)  # position -> title vector
-
-
-def check_preset(index: Index, preset: str | Preset | None) -> Preset:
-    """The preset to use, once the index is known to have what hybrid scoring needs."""
-    if index.wholes is None:
-        where = f" {index.path}" if index.path is not None else ""
-        raise FinesimError(
-            f"the index{where} has no whole-document vectors (it predates hybrid scoring "
-            "or was built from vectors without them): rebuild it with `finesim index "
-            "build` to search with scoring 'hybrid'"
+    def fusion_query(self, asked: SearchQuery, preset: Preset) -> Query:
+        """What the terms read of the query: stored for an indexed paper, else encoded (the
+        whole text and the facet text in one encoder call, once if they are the same text)."""
+        index = self.index
+        assert index.wholes is not None
+        joined = facet_text(asked.texts, asked.doc.labels, asked.facet)
+        if asked.paper is not None:
+            position = index.position(asked.paper)
+            text = whole_text(str(index.docs.get(position).get("title") or ""), asked.texts)
+        else:
+            text = " ".join(asked.texts)
+        wanted = ([] if asked.paper is not None else [text]) + (
+            [joined] if "facet-text" in preset.terms else []
         )
-    return preset if isinstance(preset, Preset) else load_preset(preset)
+        encoded = self._encode(wanted, "a text query or hybrid term 'facet-text'")
+        title = None  # a text query has no title: its whole-text vector stands in
+        if asked.paper is not None:
+            whole = index.wholes[position]
+            if "title" in preset.terms:
+                title = self.titles([position])[0]
+        else:
+            whole = encoded[text]
+        doc = Doc(asked.doc.vectors, asked.doc.labels, whole)
+        return Query(doc, text, joined, encoded.get(joined), title)
 
+    def pool(
+        self, query: Query, facet: str | None, preset: Preset, budget: int, exclude: int | None
+    ) -> np.ndarray:
+        """Stage 1: the union of each signal's top papers, in index order."""
+        assert query.doc.whole is not None
+        wholes = self._unit_wholes()
+        parts = [top_cosine(wholes, query.doc.whole.astype(np.float32), budget, exclude)]
+        if set(LEXICAL_TERMS) & set(preset.terms):
+            bm25 = self.bm25()
+            texts = {"bm25": query.text, "bm25-facet": query.facet_text}
+            for term in LEXICAL_TERMS:
+                if term in preset.terms:
+                    found = [self.index.position(i) for i in bm25.top(texts[term], budget + 1)]
+                    best = [p for p in found if p != exclude][:budget]
+                    parts.append(np.array(best, dtype=np.int64))
+        if set(POOLED_BY_SENTENCES) & set(preset.terms):
+            vectors = query.doc.restrict(facet)[0].vectors
+            parts.append(self.index.stage_one_pool(vectors, "max-sim", budget, exclude))
+        return np.unique(np.concatenate(parts)).astype(np.int64)
 
-def _encode(index: Index, texts: list[str], why: str) -> dict[str, np.ndarray]:
-    """Each distinct text's vector, from one encoder call."""
-    unique = list(dict.fromkeys(texts))
-    if not unique:
-        return {}
-    if index.encoder is None:
-        raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
-    vectors = np.asarray(index.encoder.encode(unique), dtype=np.float32)
-    return dict(zip(unique, vectors, strict=True))
+    def scored_pool(
+        self, asked: SearchQuery, query: Query, preset: Preset, budget: int
+    ) -> tuple[np.ndarray, list[Doc], np.ndarray] | None:
+        """Stage 2: the pool's documents and their fused scores (None: an empty pool)."""
+        index = self.index
+        assert index.wholes is not None
+        pool = self.pool(query, asked.facet, preset, budget, asked.exclude)
+        if len(pool) == 0:
+            return None
+        docs = [
+            Doc(d.vectors, d.labels, index.wholes[p])
+            for d, p in zip(index.docs_at(pool), pool, strict=True)
+        ]
+        bm25 = self.bm25() if set(LEXICAL_TERMS) & set(preset.terms) else None
+        titles = self.titles(pool) if "title" in preset.terms else None
+        found = Candidates(docs, [index.ids[p] for p in pool], bm25, titles)
+        scores, _ = hybrid_scores(query, found, preset, facet=asked.facet)
+        return pool, docs, scores
 
+    # ---- what the searcher builds over the index (kept until documents are added) ------
 
-def hybrid_query(
-    index: Index,
-    qdoc: Doc,
-    qtexts: Sequence[str],
-    query_doc: str | None,
-    facet: str | None,
-    preset: Preset,
-) -> HybridQuery:
-    """The query's whole vector and texts: stored for an indexed paper, else encoded (the
-    whole text and the facet text in one encoder call, once if they are the same text)."""
-    assert index.wholes is not None
-    joined = facet_text(qtexts, qdoc.labels, facet)
-    if query_doc is not None:
-        position = index.position(query_doc)
-        text = whole_text(str(index.docs.get(position).get("title") or ""), qtexts)
-    else:
-        text = " ".join(qtexts)
-    wanted = ([] if query_doc is not None else [text]) + (
-        [joined] if "facet-text" in preset.terms else []
-    )
-    encoded = _encode(index, wanted, "a text query or hybrid term 'facet-text'")
-    if query_doc is not None:
-        whole = index.wholes[position]
-        title_vector = titles_of(index, [position])[0] if "title" in preset.terms else None
-    else:
-        whole = encoded[text]
-        title_vector = whole  # a text query has no title: its whole-text vector stands in
-    query = Doc(qdoc.vectors, qdoc.labels, whole)
-    return HybridQuery(query, text, joined, encoded.get(joined), title_vector)
+    def _fresh(self) -> None:
+        if self._generation != self.index.generation:
+            self._units, self._bm25, self._titles = None, None, {}
+            self._generation = self.index.generation
 
+    def _unit_wholes(self) -> np.ndarray:
+        self._fresh()
+        if self._units is None:
+            assert self.index.wholes is not None
+            self._units = unit(self.index.wholes)
+        return self._units
 
-def titles_of(index: Index, positions: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Title vectors of documents (term ``title``): the index's own, or (an index built
-    without them) encoded once and kept in the cache."""
-    if index.titles is not None:
-        return index.titles[np.asarray(positions, dtype=np.int64)]
-    cached = index.hybrid_cache.titles
-    missing = [int(p) for p in positions if int(p) not in cached]
-    if missing:
-        if index.encoder is None:
-            raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
-        titles = [str(index.docs.get(p).get("title") or "") for p in missing]
-        vectors = index.encoder.encode(titles)
-        cached.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
-    return np.stack([cached[int(p)] for p in positions])
+    def bm25(self) -> Bm25:
+        """BM25 over every document's title + abstract, built on first use, kept."""
+        self._fresh()
+        if self._bm25 is None:
+            index = self.index
+            texts = {
+                ident: whole_text(str(record.get("title") or ""), record["sentences"])
+                for ident, record in zip(index.ids, index.docs.records(), strict=True)
+            }
+            self._bm25 = Bm25(texts)
+        return self._bm25
 
+    def titles(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Title vectors of documents (term ``title``): the index's own, or (an index built
+        without them) encoded once and kept."""
+        index = self.index
+        if index.titles is not None:
+            return index.titles[np.asarray(positions, dtype=np.int64)]
+        self._fresh()
+        missing = [int(p) for p in positions if int(p) not in self._titles]
+        if missing:
+            if index.encoder is None:
+                raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
+            texts = [str(index.docs.get(p).get("title") or "") for p in missing]
+            vectors = index.encoder.encode(texts)
+            self._titles.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
+        return np.stack([self._titles[int(p)] for p in positions])
 
-def unit_wholes(index: Index) -> np.ndarray:
-    assert index.wholes is not None
-    if index.hybrid_cache.units is None:
-        index.hybrid_cache.units = unit(index.wholes)
-    return index.hybrid_cache.units
-
-
-def lexical_index(index: Index) -> Bm25:
-    """BM25 over every document's title + abstract, built on first use, kept in memory."""
-    if index.hybrid_cache.bm25 is None:
-        texts = {
-            ident: whole_text(str(record.get("title") or ""), record["sentences"])
-            for ident, record in zip(index.ids, index.docs.records(), strict=True)
-        }
-        index.hybrid_cache.bm25 = Bm25(texts)
-    return index.hybrid_cache.bm25
-
-
-def pool_of(
-    index: Index,
-    query: HybridQuery,
-    facet: str | None,
-    preset: Preset,
-    budget: int,
-    exclude: int | None,
-) -> np.ndarray:
-    """Stage 1: the union of each signal's top papers, in index order."""
-    assert query.doc.whole is not None
-    parts = [top_by_whole(unit_wholes(index), query.doc.whole, budget, exclude)]
-    if set(LEXICAL) & set(preset.terms):
-        bm25 = lexical_index(index)
-        for text in lexical_queries(preset, query):
-            parts.append(top_by_bm25(bm25, text, budget, index.position, exclude))
-    if set(POOLED_BY_SENTENCES) & set(preset.terms):
-        vectors = query.doc.restrict(facet)[0].vectors
-        parts.append(index.stage_one_pool(vectors, "max-sim", budget, exclude))
-    return np.unique(np.concatenate(parts)).astype(np.int64)
-
-
-def scored_pool(
-    index: Index,
-    query: HybridQuery,
-    facet: str | None,
-    preset: Preset,
-    budget: int,
-    exclude: int | None,
-) -> tuple[np.ndarray, list[Doc], np.ndarray] | None:
-    """Stage 2: the pool's documents and their fused scores (None: an empty pool)."""
-    assert index.wholes is not None
-    pool = pool_of(index, query, facet, preset, budget, exclude)
-    if len(pool) == 0:
-        return None
-    docs = [
-        Doc(d.vectors, d.labels, index.wholes[p])
-        for d, p in zip(index.docs_at(pool), pool, strict=True)
-    ]
-    bm25 = lexical_index(index) if set(LEXICAL) & set(preset.terms) else None
-    ids = [index.ids[p] for p in pool]
-    titles = titles_of(index, pool) if "title" in preset.terms else None
-    extra = external_scores(preset, query, ids, index.wholes[pool], bm25, titles)
-    scores, _ = hybrid_scores(query.doc, docs, preset, facet=facet, extra=extra)
-    return pool, docs, scores
+    def _encode(self, texts: list[str], why: str) -> dict[str, np.ndarray]:
+        """Each distinct text's vector, from one encoder call."""
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return {}
+        if self.index.encoder is None:
+            raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
+        vectors = np.asarray(self.index.encoder.encode(unique), dtype=np.float32)
+        return dict(zip(unique, vectors, strict=True))

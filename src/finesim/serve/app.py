@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException
 
 from finesim._util.errors import FinesimError
 from finesim.data.documents import split_sentences
-from finesim.docsim.hybrid import Preset, preset_names, shipped_preset
 from finesim.docsim.scoring import unit
+from finesim.fusion.preset import Preset, preset_names, shipped_preset
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
 from finesim.serve.middleware import Guard, error_body

@@ -7,6 +7,7 @@ called and tested without HTTP.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim.models import registry
 from finesim.models.encoder import Encoder
+from finesim.models.spec import EncoderSpec
+from finesim.search.hybrid import HybridSearcher
 from finesim.search.index import Index
 from finesim.serve.batcher import Batcher
 from finesim.serve.metrics import Metrics
@@ -59,6 +63,8 @@ class Service:
         self.metrics = Metrics()
         self._encoder_lock = threading.Lock()
         self._search_lock = threading.Lock()
+        # one hybrid searcher per index: it keeps what it builds (BM25, unit vectors)
+        self._searchers: dict[int, HybridSearcher] = {}
         self.batcher = Batcher(
             self._encode,
             max_queue=self.limits.max_queue,
@@ -102,9 +108,9 @@ class Service:
         return name, self.indexes[name]
 
     def search(self, index: Index, query: str | None, query_doc: str | None, **options: Any) -> Any:
-        """``Index.search`` one at a time (its thread limits are process-wide), holding the
-        encoder while a text query (or hybrid's facet text) is encoded so the batcher and
-        search never share it."""
+        """A search (``HybridSearcher.search``: any scoring) one at a time (its thread limits
+        are process-wide), holding the encoder while a text query (or hybrid's facet text) is
+        encoded so the batcher and search never share it."""
         if query_doc is not None:
             try:
                 index.position(query_doc)
@@ -112,37 +118,44 @@ class Service:
                 raise LookupError(
                     f"field 'query_doc': no document {query_doc!r} in the index"
                 ) from None
+        searcher = self._searchers.setdefault(id(index), HybridSearcher(index))
         with self._search_lock:
             if query is None and options.get("scoring") != "hybrid":  # hybrid encodes too
-                return index.search(query_doc=query_doc, **options)
+                return searcher.search(query_doc=query_doc, **options)
             with self._encoder_lock:
-                return index.search(query, query_doc=query_doc, **options)
+                return searcher.search(query, query_doc=query_doc, **options)
 
 
-def open_service(
-    model: str | None,
-    index_paths: list[str],
-    limits: Limits,
-    api_key: str | None,
-    backend: str | None = None,
-) -> Service:
-    """Load the model and open the indexes (``name=path`` or a path, named by its folder).
-
-    Without ``model`` the first index's own model is used.
-    """
+def open_indexes(paths: Sequence[str]) -> dict[str, Index]:
+    """The ``--index`` values opened: ``name=path``, or a path named by its folder."""
     named: dict[str, Path] = {}
-    for spec in index_paths:
-        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    for value in paths:
+        name, _, path = value.rpartition("=") if "=" in value else ("", "", value)
         folder = Path(path)
         name = name or folder.name
         if name in named:
             raise FinesimError(f"--index: two indexes are called {name!r}; use NAME=PATH")
         named[name] = folder
-    opened = {name: Index.open(folder) for name, folder in named.items()}
-    if model is None:
-        model = next(iter(opened.values())).model if opened else "minilm"
-    try:
-        encoder = Encoder(model, backend=backend)
-    except ValueError as e:
-        raise FinesimError(str(e)) from None
-    return Service(encoder, model, opened, limits, api_key)
+    return {name: Index.open(folder) for name, folder in named.items()}
+
+
+def index_spec(indexes: Mapping[str, Index], backend: str | None = None) -> EncoderSpec:
+    """The encoder to serve when none is named: the first index's own (minilm without one).
+
+    ``backend`` (``--backend``) replaces the index's; None keeps it (an index saved without
+    a spec: the model folder's own choice).
+    """
+    first = next(iter(indexes.values()), None)
+    if first is None:
+        spec = EncoderSpec(model=registry.DEFAULT_MODEL)
+    else:
+        spec = first.spec or EncoderSpec(model=first.model)
+    return spec if backend is None else spec.replace(backend=backend)
+
+
+def open_service(
+    spec: EncoderSpec, indexes: dict[str, Index], limits: Limits, api_key: str | None
+) -> Service:
+    """Load the encoder ``spec`` describes and serve it, named ``spec.model``, with ``indexes``
+    (``open_indexes``); each index must have been built with that encoder."""
+    return Service(Encoder.from_spec(spec), spec.model, indexes, limits, api_key)

@@ -13,14 +13,13 @@ output folder records the data and settings.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import write_json
 from finesim.data.corpus import describe, load_corpus
 from finesim.data.documents import Document
 from finesim.data.pairs import Example
@@ -114,6 +113,5 @@ def adapt(
         "pairs": counts,
         "steps_done": summary["steps"],
     }
-    with atomic_path(out / "adapt.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "adapt.json", record)
     return {**summary, "record": record}

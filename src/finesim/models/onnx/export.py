@@ -34,16 +34,13 @@ from torch import nn
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim.models.onnx.format import FILES, META_FILE, ONNX_DIR, OUTPUT, OnnxRunner
 
 if TYPE_CHECKING:
     from finesim.models.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
-ONNX_DIR = "onnx"
-FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
-META_FILE = "finesim_onnx.json"
-OUTPUT = "sentence_embedding"
 OPSET = 17
 FP32_TOLERANCE = 1e-4
 # Model types whose attention onnxruntime's "bert" fusion handles.
@@ -159,8 +156,6 @@ def quantize_int8(src: Path, dst: Path) -> None:
 
 
 def _vectors_onnx(path: Path, features: dict[str, torch.Tensor]) -> np.ndarray:
-    from finesim.models.onnx.backend import OnnxRunner
-
     runner = OnnxRunner(path)
     batches = [features, {k: v[:1] for k, v in features.items()}]  # padded batch, and one text
     return np.concatenate([runner({k: v.numpy() for k, v in b.items()}) for b in batches])

@@ -1,6 +1,6 @@
 import pytest
 
-from finesim.evaluation.cv import choose, cross_validate, only, value_of
+from finesim.fusion.cv import choose, cross_validate, only, value_of
 
 SPLITS = {
     "all": {

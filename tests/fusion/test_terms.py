@@ -3,18 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from finesim import FinesimError
+from finesim import FinesimError, Preset
 from finesim.docsim import Doc, score_candidates
-from finesim.docsim.hybrid import (
-    Preset,
-    fuse,
-    hybrid_scores,
-    load_preset,
-    normalise,
-    preset_names,
-    ranks,
-    term_scores,
-)
+from finesim.docsim.lexical import Bm25
+from finesim.fusion import Candidates, Query, hybrid_scores, load_preset, preset_names, term_scores
+from finesim.fusion.fuse import fuse, normalise, ranks, standardise
 
 
 def _docs(seed=0):
@@ -22,6 +15,10 @@ def _docs(seed=0):
     query = Doc(rng.normal(size=(3, 4)), ["background", "method", "method"], rng.normal(size=4))
     cands = [Doc(rng.normal(size=(n, 4)), None, rng.normal(size=4)) for n in (2, 3, 1, 4)]
     return query, cands
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 def test_normalise_and_ranks():
@@ -56,22 +53,29 @@ def test_presets_are_validated():
 def test_a_single_term_preset_ranks_like_its_scorer():
     query, cands = _docs()
     for term in ("min-l2", "max-sim", "ot", "abstract"):
-        fused, _ = hybrid_scores(query, cands, Preset({term: 1.0}), facet="method")
+        fused, _ = hybrid_scores(
+            Query(query), Candidates(cands), Preset({term: 1.0}), facet="method"
+        )
         plain, _ = score_candidates(query, cands, term, facet="method")
         assert np.argsort(-fused).tolist() == np.argsort(-plain).tolist()
 
 
-def test_explanations_name_sentences_and_text_terms_must_be_given():
+def test_explanations_name_sentences_and_text_terms_need_their_inputs():
     query, cands = _docs()
     preset = Preset({"abstract": 1.0, "min-l2": 0.5, "bm25": 0.3})
-    bm25 = {"bm25": np.array([0.0, 2.0, 1.0, 0.0])}
-    scores, why = hybrid_scores(query, cands, preset, facet="method", extra=bm25, explain=2)
+    texts = {"a": "graph parsing", "b": "neural parsing of graphs", "c": "parsing", "d": "cats"}
+    bm25 = Bm25(texts)
+    asked = Query(query, text="neural parsing")
+    found = Candidates(cands, list(texts), bm25)
+    scores, why = hybrid_scores(asked, found, preset, facet="method", explain=2)
     assert len(scores) == 4 and why is not None
     assert all(m.query in (1, 2) for matches in why for m in matches)  # method sentences only
     assert len(why[0]) == 2
-    with pytest.raises(ValueError, match="needs its scores"):
-        hybrid_scores(query, cands, preset, facet="method")
-    facet_abstract = term_scores(query, cands, ["facet-abstract"], facet="method")
+    with pytest.raises(ValueError, match="needs a BM25 index"):
+        hybrid_scores(asked, Candidates(cands), preset, facet="method")
+    with pytest.raises(ValueError, match="facet text encoded"):
+        term_scores(asked, found, ["facet-text"])
+    facet_abstract = term_scores(Query(query), found, ["facet-abstract"], facet="method")
     q = query.vectors[1:] / np.linalg.norm(query.vectors[1:], axis=1, keepdims=True)
     c = cands[0].whole / np.linalg.norm(cands[0].whole)
     assert facet_abstract["facet-abstract"][0] == pytest.approx((q @ c).mean())
@@ -98,18 +102,44 @@ def test_facet_mean_uses_the_candidates_facet_sentences():
     c0 = Doc(np.array([[1.0, 0.0], [0.0, 2.0]]), ["background", "method"])
     c1 = Doc(np.array([[0.0, 1.0], [3.0, 0.0]]), ["background", "method"])
     unlabelled = Doc(np.array([[1.0, 1.0], [1.0, 1.0]]))  # no labels: all sentences
-    scores = term_scores(q, [c0, c1, unlabelled], ["facet-mean"], facet="method")["facet-mean"]
+    found = Candidates([c0, c1, unlabelled])
+    scores = term_scores(Query(q), found, ["facet-mean"], facet="method")["facet-mean"]
     assert scores.tolist() == pytest.approx([1.0, 0.0, np.sqrt(0.5)])
-    on_background = term_scores(q, [c0, c1], ["facet-mean"], facet="background")["facet-mean"]
+    found = Candidates([c0, c1])
+    on_background = term_scores(Query(q), found, ["facet-mean"], facet="background")["facet-mean"]
     assert on_background.tolist() == pytest.approx([1.0, 0.0])
 
 
 def test_zscore_fusion_standardises_each_term():
-    from finesim.docsim.hybrid import standardise
-
     terms = {"abstract": np.array([0.0, 1.0, 2.0]), "bm25": np.array([0.0, 0.0, 30.0])}
     z = fuse(terms, Preset({"abstract": 1.0, "bm25": 0.5}, fusion="zscore"))
     expected = standardise(terms["abstract"]) + 0.5 * standardise(terms["bm25"])
     assert z.tolist() == pytest.approx(expected.tolist())
     assert standardise(np.array([1.0, 3.0])).tolist() == [-1.0, 1.0]
     assert standardise(np.array([2.0, 2.0])).tolist() == [0.0, 0.0]
+
+
+def test_text_terms_are_computed_from_what_the_sides_supply():
+    query, cands = _docs()
+    rng = np.random.default_rng(5)
+    facet_vector, title = rng.normal(size=4), rng.normal(size=4)
+    titles = rng.normal(size=(4, 4))
+    texts = {"a": "graph parsing", "b": "neural parsing of graphs", "c": "parsing", "d": "cats"}
+    bm25 = Bm25(texts)
+    asked = Query(query, "neural parsing", "graphs", facet_vector, title)
+    found = Candidates(cands, list(texts), bm25, titles)
+    scores = term_scores(asked, found, ["facet-text", "title", "bm25", "bm25-facet"])
+    wholes = _unit(np.stack([c.whole for c in cands]))
+    assert scores["facet-text"] == pytest.approx(wholes @ _unit(facet_vector))
+    assert scores["title"] == pytest.approx(_unit(titles) @ _unit(title))
+    assert scores["bm25"].tolist() == bm25.scores("neural parsing", list(texts)).tolist()
+    assert scores["bm25-facet"].tolist() == bm25.scores("graphs", list(texts)).tolist()
+    assert scores["bm25-facet"][3] == 0.0 and scores["bm25-facet"][1] > 0
+
+
+def test_without_titles_the_whole_text_vectors_stand_in():
+    query, cands = _docs()
+    untitled = term_scores(Query(query), Candidates(cands), ["title", "abstract"])
+    assert untitled["title"] == pytest.approx(untitled["abstract"])
+    with pytest.raises(ValueError, match="unknown term"):
+        term_scores(Query(query), Candidates(cands), ["cosine"])

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from finesim.docsim.hybrid import Preset, standardise
+from finesim.fusion.fuse import standardise
+from finesim.fusion.preset import Preset
 
 # Inverse L2 strength of the logistic regression. Fixed, not tuned on CSFCube's test queries;
 # on mpnet's dev-fitted folds the two-fold test MAP moved by 0.1 between 0.01 and 1.

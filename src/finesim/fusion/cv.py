@@ -9,9 +9,12 @@ test figure of a group is the mean of the two folds' test means, as ``score_rank
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from finesim.fusion.preset import Preset
 
 FOLDS = ("fold1", "fold2")
 
@@ -87,3 +90,29 @@ def cross_validate(
             fold_means.append({m: float(np.mean([q[m] for q in test.values()])) for m in names})
         result[group] = {m: float(np.mean([f[m] for f in fold_means])) for m in fold_means[0]}
     return result
+
+
+def fit_per_fold(
+    tables: Mapping[str, Mapping[str, np.ndarray]],
+    grades: Mapping[str, Sequence[int]],
+    splits: Mapping[str, Mapping[str, Sequence[str]]],
+    terms: Sequence[str],
+    *,
+    c: float | None = None,
+    select_on: str = "all",
+) -> dict[str, tuple[Preset, list[str]]]:
+    """Per fold, fusion weights fitted (``finesim.fusion.learn``) on that fold's dev queries'
+    judged pairs only, and the test queries they are to rank."""
+    from finesim.fusion.learn import C, fit_fusion
+
+    out = {}
+    for fold in FOLDS:
+        dev = list(splits[select_on][f"{fold}_dev"])
+        test = list(splits[select_on][f"{fold}_test"])
+        if set(test).intersection(dev):
+            raise ValueError(f"{fold}: dev and test share queries")
+        preset = fit_fusion(
+            tables, grades, dev, terms, c=C if c is None else c, name=f"learned-{fold}"
+        )
+        out[fold] = (preset, test)
+    return out

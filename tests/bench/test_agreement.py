@@ -9,14 +9,13 @@ import pytest
 
 from finesim import Encoder
 from finesim.bench.agreement import agreement
-from tests.conftest import data_root
+from tests.helpers import require_data
 
 pytestmark = pytest.mark.slow
 
 
 def test_index_finds_the_exhaustive_top_100_for_every_query_facet():
-    if not (data_root() / "csfcube" / "evaluation_splits.json").is_file():
-        pytest.skip("CSFCube data not found (set FINESIM_DATA)")
+    require_data("csfcube", "evaluation_splits.json")
     result = agreement(Encoder("minilm"), scorings=["min-l2"], budgets=[100], kind="flat")
     assert result["corpus_papers"] == 4205 and result["query_facets"] == 50
     figures = result["scorings"]["min-l2"]["candidates=100"]

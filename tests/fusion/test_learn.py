@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from finesim.docsim.hybrid import fuse
-from finesim.evaluation.learned import fit_fusion, pair_features
+from finesim.fusion.fuse import fuse
+from finesim.fusion.learn import fit_fusion, pair_features
 
 
 def _pools(seed=0, n_queries=6, size=30):
@@ -54,3 +54,30 @@ def test_only_the_given_queries_are_read():
     assert fit_fusion(tables, shuffled, fit_on, ["abstract", "bm25"]).weights == before
     with pytest.raises(ValueError, match="no judged pair"):
         fit_fusion(tables, {k: [1] * 30 for k in grades}, fit_on, ["abstract"])
+
+
+def test_each_fold_is_fitted_on_its_dev_queries_only():
+    from finesim.fusion.cv import fit_per_fold
+
+    tables, grades = _pools(n_queries=8)
+    keys = sorted(tables)
+    splits = {
+        "all": {
+            "fold1_dev": keys[:4],
+            "fold1_test": keys[4:],
+            "fold2_dev": keys[4:],
+            "fold2_test": keys[:4],
+        }
+    }
+    fitted = fit_per_fold(tables, grades, splits, ["abstract", "bm25"])
+    assert [test for _, test in fitted.values()] == [keys[4:], keys[:4]]
+    for fold, (preset, _) in fitted.items():
+        dev = splits["all"][f"{fold}_dev"]
+        assert preset.weights == fit_fusion(tables, grades, dev, ["abstract", "bm25"]).weights
+        assert preset.name == f"learned-{fold}"
+    changed = {k: (list(reversed(g)) if k in keys[4:] else g) for k, g in grades.items()}
+    again = fit_per_fold(tables, changed, splits, ["abstract", "bm25"])
+    assert again["fold1"][0].weights == fitted["fold1"][0].weights  # its test grades unread
+    overlap = {"all": {**splits["all"], "fold1_test": keys[3:]}}
+    with pytest.raises(ValueError, match="share queries"):
+        fit_per_fold(tables, grades, overlap, ["abstract"])
