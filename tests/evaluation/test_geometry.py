@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from finesim.data.documents import Document
+from finesim import Document
 from finesim.evaluation.geometry import alignment, anisotropy, sample_texts, uniformity
 
 

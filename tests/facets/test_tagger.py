@@ -3,8 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from finesim import Encoder, FinesimError
-from finesim.data.documents import Document
+from finesim import Document, Encoder, FinesimError
 from finesim.facets.tagger import FacetTagger, fill_labels, position_features, tag_class
 from finesim.facets.train import train_tagger
 from finesim.models.heads import LinearHead

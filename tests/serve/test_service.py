@@ -2,8 +2,7 @@
 
 import pytest
 
-from finesim import FinesimError
-from finesim.models.spec import EncoderSpec
+from finesim import EncoderSpec, FinesimError
 from finesim.serve.service import Limits, index_spec, open_indexes, open_service
 
 

@@ -3,8 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from finesim import Encoder, FinesimError
-from finesim.data.documents import Document
+from finesim import Document, Encoder, FinesimError
 from finesim.training.adapt import AdaptSettings, adapt, adapt_examples
 from tests.helpers import WORDS
 

@@ -39,7 +39,7 @@ from finesim.fusion.fuse import hybrid_scores
 from finesim.fusion.preset import Preset, explaining_term, load_preset
 from finesim.fusion.terms import LEXICAL_TERMS, SENTENCE_TERMS, Candidates, Query
 from finesim.search.candidates import top_cosine
-from finesim.search.hits import Hit
+from finesim.search.hits import Hit, top_hits
 from finesim.search.index import SCORINGS, default_budget
 from finesim.search.query import SearchQuery
 
@@ -110,7 +110,7 @@ class HybridSearcher:
                 return []
             pool, docs, scores = found
             why = explaining_term(chosen)
-            return index.ranked(asked, pool, docs, scores, why=why, k=k, explain=explain)
+            return top_hits(index, asked, pool, docs, scores, why=why, k=k, explain=explain)
 
     def preset(self, preset: str | Preset | None) -> Preset:
         """The preset to use, once the index is known to have what hybrid scoring needs."""

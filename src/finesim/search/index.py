@@ -358,21 +358,7 @@ class Index:
                 return []
             docs = self.docs_at(pool)
             scores, _ = score_candidates(asked.doc, docs, scoring, facet=facet)
-            return self.ranked(asked, pool, docs, scores, why=scoring, k=k, explain=explain)
-
-    def ranked(
-        self,
-        query: SearchQuery,
-        pool: np.ndarray,
-        docs: Sequence[Doc],
-        scores: np.ndarray,
-        *,
-        why: str,
-        k: int,
-        explain: int,
-    ) -> list[Hit]:
-        """The top ``k`` of a scored pool as hits (ties by position), explained by ``why``."""
-        return top_hits(self, query, pool, docs, scores, why=why, k=k, explain=explain)
+            return top_hits(self, asked, pool, docs, scores, why=scoring, k=k, explain=explain)
 
     def stage_one_pool(
         self, vectors: np.ndarray, scoring: str, budget: int, exclude: int | None
