@@ -42,8 +42,9 @@ test: lint
 demo: install
 	$(BIN)/finesim demo --report demo-output/report
 
-# The search page and API on CSFCube with minilm: the tagger and index are built once (cached in
-# demo-output/), then `finesim serve` prints the URL. HOST=0.0.0.0 PORT=9000 make serve to change.
+# The search page and API on CSFCube with minilm: the index is built once (cached in
+# demo-output/; the shipped facet tagger labels text queries), then `finesim serve` prints the
+# URL. HOST=0.0.0.0 PORT=9000 make serve to change.
 DATA ?= $(or $(FINESIM_DATA),../shared/data)
 SERVE_DOCS ?= $(DATA)/csfcube/abstracts-csfcube-preds.reconstructed.jsonl.gz
 SERVE_DIR ?= demo-output
@@ -56,10 +57,8 @@ serve: install $(SERVE_DIR)/csfcube-index/titles.npy
 # titles.npy: an index built before hybrid scoring lacks it and is rebuilt
 $(SERVE_DIR)/csfcube-index/titles.npy:
 	mkdir -p $(SERVE_DIR)
-	test -d $(SERVE_DIR)/csfcube-tagger || \
-		$(BIN)/finesim facets train -m minilm --docs $(SERVE_DOCS) -o $(SERVE_DIR)/csfcube-tagger
-	$(BIN)/finesim index build -m minilm --docs $(SERVE_DOCS) --tagger $(SERVE_DIR)/csfcube-tagger \
-		-o $(SERVE_DIR)/csfcube-index --overwrite
+	$(BIN)/finesim index build -m minilm --docs $(SERVE_DOCS) -o $(SERVE_DIR)/csfcube-index \
+		--overwrite
 
 # all-mpnet-base-v2 (about 420 MB), for --model mpnet
 mpnet: install

@@ -345,3 +345,287 @@ def assert_error(status: int, body: Any, expected: int, *words: str) -> str:
     for word in words:
         assert word in message, message
     return message
+
+
+# --- kill -9 drills: finesim commands in forked children of one warm process -------------------
+
+# What a drill may kill a command at: every rename, exchange, fsync, new folder or symlink and
+# folder removal, the steps where a crash could leave a half-replaced result.
+DRILL_EVENTS = (
+    ("os", "replace"),
+    ("os", "rename"),
+    ("os", "mkdir"),
+    ("os", "symlink"),
+    ("os", "fsync"),
+    ("shutil", "rmtree"),
+    ("finesim._util.atomic", "_exchange"),
+)
+
+
+class ForkServer:
+    """Runs ``finesim ARGS`` in a child forked from one process that imported finesim, torch
+    and faiss once (5 s a command otherwise), and SIGKILLs it when asked: after ``delay``
+    seconds, or just before its ``event``-th step of ``DRILL_EVENTS``. The hooks that count
+    steps live in the child only, put there by ``fork_server_main``; finesim has none."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        import subprocess
+        import sys
+
+        environment = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'src'}", **(env or {})}
+        environment.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+        command = "from tests.helpers import fork_server_main; fork_server_main()"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=environment,
+            cwd=REPO,
+            text=True,
+        )
+
+    def run(
+        self,
+        *args: object,
+        cwd: Path,
+        event: int | None = None,
+        delay: float | None = None,
+        timeout: float = 120,
+    ) -> dict[str, Any]:
+        """``{"code", "signal", "timed_out", "seconds", "events", "at", "stdout", "stderr"}``
+        of one command: ``events`` the steps it took, ``at`` the one it was killed before."""
+        job = {
+            "argv": [str(a) for a in args],
+            "cwd": str(cwd),
+            "stdout": str(cwd / ".drill-stdout"),
+            "stderr": str(cwd / ".drill-stderr"),
+            "counts": str(cwd / ".drill-events"),
+            "event": event,
+            "delay": delay,
+            "timeout": timeout,
+        }
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork server died"
+        result: dict[str, Any] = json.loads(line)
+        for key in ("stdout", "stderr", "counts"):
+            path = Path(job[key])
+            result[key] = path.read_text() if path.exists() else ""
+            path.unlink(missing_ok=True)
+        counts = json.loads(result.pop("counts") or "{}")
+        result["events"], result["at"] = counts.get("events", 0), counts.get("at")
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def fork_server_main() -> None:
+    """The far end of ``ForkServer`` (in its own process): import once, then for each job on
+    stdin fork a child that runs the command, and answer on stdout how it ended."""
+    import signal
+    import sys
+    import time
+
+    import faiss  # noqa: F401
+    import torch  # noqa: F401
+
+    import finesim.cli.main  # noqa: F401
+    import finesim.engine.local  # noqa: F401
+    import finesim.search.index  # noqa: F401
+    import finesim.training.trainer  # noqa: F401
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        begin = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            _drill_child(job)
+        reason = None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            elapsed = time.monotonic() - begin
+            if job["delay"] is not None and elapsed >= job["delay"]:
+                reason = "delay"
+            elif elapsed > job["timeout"]:
+                reason = "timeout"
+            if reason is not None:
+                os.kill(pid, signal.SIGKILL)  # not yet reaped: the pid is still the child's
+                _, status = os.waitpid(pid, 0)
+                break
+            time.sleep(0.002)
+        answer = {
+            "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "timed_out": reason == "timeout",
+            "seconds": time.monotonic() - begin,
+        }
+        print(json.dumps(answer), flush=True)
+
+
+def _drill_child(job: dict[str, Any]) -> None:
+    """In the forked child: output to files, the step hooks, then ``finesim.cli.main``."""
+    import importlib
+    import signal
+    import sys
+
+    import torch
+
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        os.dup2(os.open(job[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.chdir(job["cwd"])
+    torch.set_num_threads(1)
+    count = [0]
+
+    def hooked(real: Any, name: str) -> Any:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            count[0] += 1
+            if count[0] == job["event"]:
+                where = f"{name}({', '.join(Path(str(a)).name for a in args[:2])})"
+                with open(job["counts"], "w") as f:
+                    f.write(json.dumps({"events": count[0], "at": where}))
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+
+        return step
+
+    for module_name, attribute in DRILL_EVENTS:
+        module = importlib.import_module(module_name)
+        name = f"{module_name.rpartition('.')[2]}.{attribute}"
+        setattr(module, attribute, hooked(getattr(module, attribute), name))
+    from finesim.cli.main import main
+
+    sys.argv = ["finesim", *job["argv"]]
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = int(e.code or 0) if not isinstance(e.code, str) else 1
+    except BaseException:  # noqa: BLE001 - a traceback is a result too (code 1)
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(job["counts"], "w") as f:
+        f.write(json.dumps({"events": count[0]}))
+    os._exit(code)
+
+
+# --- headless Chromium -------------------------------------------------------------------------
+
+ARTIFACTS = REPO / "test-artifacts"  # screenshots the browser tests keep (git ignores it)
+CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium() -> str:
+    """The Chromium to drive, or ``missing`` (a failure under CI) when none is installed."""
+    import shutil
+
+    for name in CHROMIUMS:
+        found = shutil.which(name)
+        if found:
+            return found
+    missing(
+        "no Chromium found (looked for " + ", ".join(CHROMIUMS) + "): install the Debian "
+        "package with `apt-get install -y chromium` (.ci/run does) to run the browser test"
+    )
+
+
+def run_browser(url: str, *args: str, budget_ms: int = 15000) -> str:
+    """Headless Chromium on ``url`` with a fresh profile (``--dump-dom``, ``--screenshot=...``
+    in ``args``); returns its stdout. As tests/serve/test_browser.py launches it."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="finesim-chromium-") as profile:
+        command = [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            *args,
+            url,
+        ]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HOME": profile},
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def is_png(path: Path, min_bytes: int = 10_000) -> bool:
+    """A PNG file of at least ``min_bytes`` (a rendered page, not a blank one)."""
+    return (
+        path.is_file()
+        and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        and (path.stat().st_size > min_bytes)
+    )
+
+
+# --- a researcher's library --------------------------------------------------------------------
+
+LIBRARY_TOPICS = [  # task, method, measure, data
+    ("molecule property prediction", "a graph neural network with message passing", "accuracy",
+     "the QM9 molecules"),
+    ("machine translation", "a transformer encoder-decoder with shared vocabularies", "BLEU",
+     "WMT news sentences"),
+    ("robot control", "model-based reinforcement learning with a learned simulator", "reward",
+     "simulated robot arms"),
+    ("sentence embeddings", "contrastive learning on paraphrase pairs", "correlation",
+     "paraphrases mined from the web"),
+    ("dependency parsing", "a biaffine parser over character embeddings", "attachment scores",
+     "Universal Dependencies treebanks"),
+    ("medical image segmentation", "a U-Net with attention gates", "Dice scores",
+     "annotated CT scans"),
+]  # fmt: skip
+
+
+def bibtex_library(n: int = 30, seed: int = 0, changed: int | None = None) -> str:
+    """``n`` papers on six topics as a BibTeX file: background, method and result sentences,
+    LaTeX accents and braces in titles and authors, one ``@string`` (``changed``: the abstract
+    of that paper is rewritten, as a user editing an entry)."""
+    rng = random.Random(seed)
+    entries = ['@string{conf = "Proceedings of the Conference"}\n']
+    for i in range(n):
+        task, method, measure, data = LIBRARY_TOPICS[i % len(LIBRARY_TOPICS)]
+        gain = rng.randint(2, 9)
+        sentences = [
+            f"{task.capitalize()} is an important problem, and prior work needs large labelled "
+            "data sets.",
+            f"We propose {method} for {task}.",
+            f"It is trained end to end on {data}.",
+            f"Experiments show that our approach improves {measure} by {gain} points over "
+            "strong baselines.",
+        ]
+        if changed == i:
+            sentences[-1] = "We find no improvement at all."
+        entries.append(
+            f"@inproceedings{{paper{i:02d},\n"
+            f"  title = {{{{{method[0].upper()}}}{method[1:]} for {task} (part {i}) in "
+            f"G{{\\\"o}}del's style}},\n"
+            f"  author = {{M{{\\\"u}}ller, Anna and Garc{{\\'\\i}}a, Luis}},\n"
+            f"  booktitle = conf,\n  year = {2010 + i % 12},\n"
+            f"  abstract = {{{' '.join(sentences)}}}\n}}\n"
+        )
+    return "\n".join(entries)

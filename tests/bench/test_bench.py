@@ -56,3 +56,17 @@ def test_bench_memory_json(tiny_st, tmp_path, capsys, monkeypatch):
     assert result["lines"] == 300 and result["backend"] == "onnx-int8"
     assert 0 < result["peak_rss_mb"] < 2000
     assert result["output_mb"] == pytest.approx(300 * 32 * 4 / 2**20, abs=0.01)
+
+
+def test_bench_train_times_both_trainers_the_same_way(tiny_st):
+    """Both steps/s figures come from whole calls (model load to saved checkpoint), and the
+    JSON says so; the figures themselves are for a quiet machine, not a test."""
+    require_data("nli")
+    from tests.helpers import require_module
+
+    require_module("sentence_transformers", "the bench extra")
+    from finesim.bench.train import TIMING, bench_throughput
+
+    result = bench_throughput(str(tiny_st), steps=2, batch=4, max_length=16, repeats=1)
+    assert result["timing"] == TIMING and "whole calls on both sides" in TIMING
+    assert result["finesim_steps_per_s"] > 0 and result["st_steps_per_s"] > 0

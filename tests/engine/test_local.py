@@ -49,3 +49,45 @@ def test_options_must_describe_the_encoder(tiny_bert, tmp_path):
     options = EncodeOptions(encoder.spec.replace(pooling="max"))
     with pytest.raises(ValueError, match="options are for"):
         encode_file(encoder, TextFile(path), tmp_path / "v.npy", options, 1)
+
+
+def test_a_resumed_run_counts_every_truncated_input(tiny_bert, tmp_path):
+    """Each shard records its truncated inputs, so a resumed run reports them all (the
+    shards of the killed run included), as many as an uninterrupted run."""
+    path = tmp_path / "in.txt"
+    long = " ".join(SENTENCES[:4])  # over 8 tokens, as are a few of SENTENCES
+    path.write_text("\n".join(s if i % 2 else long for i, s in enumerate(SENTENCES)) + "\n")
+    encoder = Encoder(tiny_bert, pooling="mean")
+    options = EncodeOptions(encoder.spec, batch_size=4, max_length=8, shard_size=10)
+    whole = encode_file(encoder, TextFile(path), tmp_path / "w.npy", options, len(SENTENCES))
+    assert whole["truncated"] >= len(SENTENCES) // 2
+    _interrupted(encoder, TextFile(path), tmp_path / "v.npy", options)
+    resumed = encode_file(encoder, TextFile(path), tmp_path / "v.npy", options, len(SENTENCES))
+    assert resumed["resumed_shards"] == 1 and resumed["truncated"] == whole["truncated"]
+    assert np.array_equal(np.load(tmp_path / "v.npy"), np.load(tmp_path / "w.npy"))
+
+
+def test_an_unwritable_output_folder_names_the_output(tiny_bert, tmp_path, monkeypatch):
+    """Not the hidden shards folder, which the user never asked for (and exit 2, not 1)."""
+    from finesim import FinesimError
+    from finesim.engine import local
+
+    path = tmp_path / "in.txt"
+    path.write_text("a cat\n")
+    out = tmp_path / "v.npy"
+    monkeypatch.setattr(local.os, "access", lambda *_: False)  # read-only (root ignores modes)
+    with pytest.raises(FinesimError, match=r"v\.npy: cannot write into"):
+        local.check_output(out, overwrite=False)
+    monkeypatch.undo()
+    real_mkdir = type(tmp_path).mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self == work_dir(out):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "mkdir", refuse)
+    encoder = Encoder(tiny_bert)
+    with pytest.raises(FinesimError, match=r"v\.npy: cannot write there") as error:
+        encode_file(encoder, TextFile(path), out, EncodeOptions(encoder.spec), 1)
+    assert ".shards" not in str(error.value)

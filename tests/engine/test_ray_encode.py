@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from finesim._util.errors import FinesimError
-from finesim.engine.ray_encode import KILL_ENV, _runs, check_parts, part_path, plan
+from finesim.engine import ray_encode
+from finesim.engine.ray_encode import _runs, check_parts, part_path, plan
 from tests.helpers import SENTENCES, jsonl, require_data, require_module
 from tests.helpers import paper_records as papers
 
@@ -76,11 +77,31 @@ def test_ray_equals_local(cli, ray_cluster, tiny_st, corpus, tmp_path):
 def test_killed_actor_every_row_exactly_once(
     cli, ray_cluster, tiny_st, corpus, tmp_path, monkeypatch
 ):
-    marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_ENV, f"2:{marker}")
+    """An actor SIGKILLs itself after writing the parts of its second batch and before
+    answering: Ray retries the batch elsewhere, whose parts must replace those, not add."""
+    marker = str(tmp_path / "killed")
+
+    class DyingActor(ray_encode.EncodeActor):  # defined here: Ray ships it by value
+        calls = 0
+
+        def __call__(self, batch):
+            out = super().__call__(batch)
+            self.calls += 1
+            if self.calls >= 2:
+                import os
+                import signal
+
+                try:  # the first actor to claim the marker dies; retries then pass
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                except FileExistsError:
+                    return out
+                os.kill(os.getpid(), signal.SIGKILL)
+            return out
+
+    monkeypatch.setattr(ray_encode, "EncodeActor", DyingActor)
     encode(cli, ["--engine", "ray", "--workers", "2"], tiny_st, corpus, tmp_path / "r.parquet")
-    assert marker.exists()  # an actor did SIGKILL itself after its second batch
-    monkeypatch.delenv(KILL_ENV)
+    assert (tmp_path / "killed").exists()  # an actor did SIGKILL itself
+    monkeypatch.undo()
     encode(cli, [], tiny_st, corpus, tmp_path / "local.parquet")
     ids, vectors = read(tmp_path / "r.parquet")
     local_ids, local = read(tmp_path / "local.parquet")

@@ -58,7 +58,7 @@ def test_normalize_and_torch_backend_of_an_export(exported):
 def test_on_the_fly_export_goes_to_the_cache_once(tiny_st, tmp_path, monkeypatch):
     monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
     first = Encoder(tiny_st, backend="onnx")
-    target = cache_folder(tiny_st, first.pooling)
+    target = cache_folder(tiny_st, Encoder(tiny_st).fingerprint())  # keyed by the weights
     assert first._onnx.path == target / ONNX_DIR / FILES["onnx"]
     stamp = first._onnx.path.stat().st_mtime_ns
     again = Encoder(tiny_st, backend="onnx-int8")
@@ -67,6 +67,30 @@ def test_on_the_fly_export_goes_to_the_cache_once(tiny_st, tmp_path, monkeypatch
     other = Encoder(tiny_st, backend="onnx", pooling="max")  # another graph, another entry
     assert other._onnx.path.parents[1] != target
     assert np.abs(first.encode(SENTENCES) - Encoder(tiny_st).encode(SENTENCES)).max() <= 1e-4
+
+
+def test_an_export_is_used_only_for_its_own_weights(exported, tmp_path, monkeypatch):
+    """Weights replaced under an export, or an export recording no fingerprint (older
+    finesims): exported again into the cache, never run with the wrong graph."""
+    import shutil
+
+    from tests.helpers import build_tiny_bert
+
+    monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
+    meta = json.loads((exported / ONNX_DIR / META_FILE).read_text())
+    assert meta["fingerprint"] == Encoder(exported, backend="torch").fingerprint()
+    assert Encoder(exported, backend="onnx")._onnx.path == exported / ONNX_DIR / FILES["onnx"]
+    swapped = shutil.copytree(exported, tmp_path / "swapped")
+    other = build_tiny_bert(tmp_path / "other", seed=1)
+    shutil.copy(other / "model.safetensors", swapped / "model.safetensors")
+    encoder = Encoder(swapped, backend="onnx")
+    assert encoder._onnx.path.is_relative_to(tmp_path / "cache")
+    torch_vectors = Encoder(swapped, backend="torch").encode(SENTENCES)
+    assert np.abs(encoder.encode(SENTENCES) - torch_vectors).max() <= 1e-4
+    older = shutil.copytree(exported, tmp_path / "older")
+    del meta["fingerprint"]
+    (older / ONNX_DIR / META_FILE).write_text(json.dumps(meta))
+    assert Encoder(older, backend="onnx")._onnx.path.is_relative_to(tmp_path / "cache")
 
 
 def test_errors(tiny_st, exported):

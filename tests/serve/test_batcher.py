@@ -89,3 +89,83 @@ def test_a_cancelled_request_is_skipped_and_the_worker_lives_on():
     assert batcher.submit(["3"]).result(10).vectors[0, 0] == 3
     batcher.close()
     assert encode.calls == [["1"], ["3"]]
+
+
+class Stepper(Recorder):
+    """Like Recorder, but each call waits for its own permit (``step()`` lets one through)."""
+
+    def __init__(self):
+        super().__init__()
+        self.permits, self.entered = threading.Semaphore(0), threading.Semaphore(0)
+
+    def __call__(self, texts):
+        self.entered.release()
+        assert self.permits.acquire(timeout=10)
+        return super().__call__(texts)
+
+    def step(self):
+        assert self.entered.acquire(timeout=10)  # a call is waiting
+        self.permits.release()
+
+
+def tokens(texts):
+    return [len(t) for t in texts]  # text "7" is 1 token, "77" 2 ...
+
+
+def test_a_long_request_is_split_by_the_token_budget_and_a_short_one_goes_between():
+    encode = Stepper()
+    batcher = Batcher(encode, max_wait=0, max_texts=100, max_tokens=6, count=tokens)
+    long = batcher.submit(["11", "22", "33", "44", "55", "66"])  # 2 tokens each: 3 a call
+    assert encode.entered.acquire(timeout=10)  # the first piece is being encoded
+    encode.entered.release()
+    short = batcher.submit(["9"])
+    for _ in range(3):
+        encode.step()
+    vectors = long.result(10).vectors[:, 0].tolist()
+    batcher.close()
+    assert vectors == [11, 22, 33, 44, 55, 66] and short.result(10).vectors[0, 0] == 9
+    # the short request is in the second call, ahead of the long one's next piece
+    assert encode.calls == [["11", "22", "33"], ["9", "44", "55"], ["66"]]
+    assert batcher.requests == 2 and batcher.calls == 3
+
+
+def test_a_text_over_the_budget_is_encoded_alone():
+    encode = Recorder()
+    batcher = Batcher(encode, max_wait=0.05, max_tokens=3, count=tokens)
+    futures = submit_all(batcher, [["1"], ["22222"], ["3", "4"]])
+    assert [f.result(10).vectors[:, 0].tolist() for f in futures] == [[1], [22222], [3, 4]]
+    batcher.close()
+    assert all(sum(map(len, call)) <= 3 or len(call) == 1 for call in encode.calls)
+
+
+def test_cancelling_a_split_request_drops_its_remaining_pieces():
+    encode = Stepper()
+    batcher = Batcher(encode, max_wait=0, max_tokens=2, count=tokens)
+    long = batcher.submit(["11", "22", "33", "44"])
+    assert encode.entered.acquire(timeout=10)
+    assert long.cancel()  # not finished: still cancellable between pieces
+    encode.permits.release()
+    after = batcher.submit(["5"])
+    encode.step()
+    assert after.result(10).vectors[0, 0] == 5
+    batcher.close()
+    assert encode.calls == [["11"], ["5"]]
+    assert batcher.depth == 0
+
+
+def test_a_request_under_way_is_not_starved_by_new_ones():
+    encode = Stepper()
+    batcher = Batcher(encode, max_wait=0, max_texts=1, max_tokens=10, count=tokens)
+    long = batcher.submit(["1", "2", "3"])
+    smalls = []
+    for i in range(4):  # a new one-text request arrives before every call
+        assert encode.entered.acquire(timeout=10)
+        smalls.append(batcher.submit([str(5 + i)]))
+        encode.permits.release()
+    for _ in range(3):
+        encode.step()
+    assert long.result(10).vectors[:, 0].tolist() == [1, 2, 3]
+    assert all(f.result(10) is not None for f in smalls)
+    batcher.close()
+    order = [call[0] for call in encode.calls]
+    assert order == ["1", "5", "6", "2", "7", "8", "3"]  # new ones first, but at most two

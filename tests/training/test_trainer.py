@@ -201,3 +201,56 @@ def test_two_processes_follow_the_single_process_loss_curve(tiny_no_dropout, pai
     worst = float(np.max(np.abs(np.array(a) - np.array(b))))
     print(f"\n1 process vs 2 processes, 12 steps: max loss difference {worst:.2e}")
     assert len(a) == len(b) == 12 and worst <= 1e-4
+
+
+def _small(**overrides):
+    settings = {"batch_size": 16, "max_steps": 6, "log_every": 1, "lr": 1e-3}
+    return TrainConfig(**{**settings, **overrides})
+
+
+def test_resume_without_a_checkpoint_says_so_and_metrics_continue(
+    tiny_st, pairs_file, tmp_path, caplog
+):
+    """A run killed before its first checkpoint left metrics of steps 1-3 (and half a line):
+    --resume says it starts at step 0, and metrics.jsonl holds each step once."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3)) + '{"step": 4'
+    )
+    examples = load_examples(str(pairs_file), "pairs")
+    with caplog.at_level("WARNING", logger="finesim"):
+        train(_small(checkpoint_every=0), str(tiny_st), out, resume=True, examples=examples)
+    assert f"no checkpoint in {out} yet; starting at step 0" in caplog.text
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_puts_back_a_half_replaced_checkpoint(tiny_st, pairs_file, tmp_path, caplog):
+    """An older finesim killed between its two renames left ``last`` under ``.last.old-PID``:
+    --resume puts it back and goes on from its step, never from 0 without a word."""
+    out = tmp_path / "run"
+    examples = load_examples(str(pairs_file), "pairs")
+    train(_small(max_steps=3), str(tiny_st), out, examples=examples)
+    (out / "last").rename(out / ".last.old-4194999")  # no such pid: a dead writer's
+    with open(out / "metrics.jsonl", "a") as f:  # what it logged after its checkpoint
+        f.write(json.dumps({"step": 4, "loss": 1.0}) + "\n")
+    with caplog.at_level("INFO", logger="finesim"):
+        summary = train(_small(), str(tiny_st), out, resume=True, examples=examples)
+    assert "put back from" in caplog.text and "resuming at step 3" in caplog.text
+    assert summary["steps"] == 6 and sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "last",
+        "metrics.jsonl",
+    ]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_stops_at_a_folder_that_is_not_a_whole_checkpoint(tiny_st, pairs_file, tmp_path):
+    out = tmp_path / "run"
+    examples = load_examples(str(pairs_file), "pairs")
+    train(_small(max_steps=2), str(tiny_st), out, examples=examples)
+    (out / "last" / "trainer_state.pt").unlink()
+    with pytest.raises(FinesimError, match="not a complete checkpoint .trainer_state.pt missing"):
+        train(_small(), str(tiny_st), out, resume=True, examples=examples)

@@ -206,3 +206,29 @@ def bench_serve(
     set_threads(threads)
     result = run_serve_bench(model, clients, requests, texts_per_request, max_wait_ms, backend)
     emit_json(result, json_path)
+
+
+@bench_app.command("soak")
+def bench_soak(
+    model: BenchModelOpt = "minilm",
+    requests: Annotated[int, typer.Option(min=1, help="Mixed requests of the soak.")] = 5000,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 4,
+    papers: Annotated[int, typer.Option(min=1, help="CSFCube papers in the index.")] = 300,
+    long_texts: Annotated[
+        int, typer.Option(min=1, help="Abstracts in the long request of the head-of-line test.")
+    ] = 256,
+    max_batch_tokens: Annotated[
+        int, typer.Option(min=1, help="The server's token budget, compared with none.")
+    ] = 1024,
+    backend: BackendOpt = None,
+    threads: ThreadsOpt = 1,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """finesim serve under a bounded soak (errors, RSS before/after) and a one-sentence
+    request's latency behind a long one, token budget off and on; JSON."""
+    from finesim.bench.soak import run_soak_bench
+
+    result = run_soak_bench(
+        model, backend, requests, clients, papers, long_texts, max_batch_tokens, threads
+    )
+    emit_json(result, json_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +67,7 @@ def encode(
 
         summary = encode_file_ray(source, output, options, encoder.dim, on_ray)
     else:
-        with progress_bar(sys.stderr.isatty(), total) as advance:
+        with progress_bar(True, total) as advance:
             summary = encode_file(encoder, source, output, options, total, advance)
     if json_out:
         emit_json(summary)

@@ -1,9 +1,7 @@
-"""``finesim eval ...``, ``finesim report compare`` and ``finesim demo``."""
+"""``finesim eval ...`` and ``finesim report compare`` (``finesim demo``: ``cli/demo.py``)."""
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,13 +11,16 @@ from finesim._util.errors import FinesimError
 from finesim._util.jsonio import write_json
 from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.geometry import ablation_command, geometry_command
-from finesim.cli.options import BatchOpt, ModelOpt, PoolingOpt
+from finesim.cli.options import BatchOpt, ModelOpt, PoolingOpt, output_file
 
 eval_app = typer.Typer(help="Evaluate a model: STS, CSFCube, BEIR.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports from evaluation results.", no_args_is_help=True)
 
 JsonOut = Annotated[
-    Path | None, typer.Option("--json", help="Write the full result as JSON here ('-': stdout).")
+    Path | None,
+    typer.Option(
+        "--json", help="Write the full result as JSON here ('-': stdout).", callback=output_file
+    ),
 ]
 ReportOpt = Annotated[
     Path | None, typer.Option("--report", help="Write an HTML report with plots into this folder.")
@@ -27,11 +28,6 @@ ReportOpt = Annotated[
 CacheOpt = Annotated[
     bool, typer.Option("--cache/--no-cache", help="Reuse embeddings cached on disk.")
 ]
-
-# Published reference figures (x100) printed beside finesim's own.
-REFERENCES = {
-    "csfcube all-mpnet-base-v2 min-l2 (Aspire model card)": {"map": 34.64, "ndcg%20": 54.94},
-}
 
 
 def _check_out(path: Path | None) -> None:
@@ -71,13 +67,63 @@ def _report(results: list[dict[str, Any]], folder: Path | None) -> None:
 
 
 def _sts_rows(result: dict[str, Any]) -> list[list[Any]]:
-    rows = [[t, r["spearman"], r["pearson"], r["n"]] for t, r in result["tasks"].items()]
-    return [*rows, ["avg", result["avg"]["spearman"], result["avg"]["pearson"], ""]]
+    from finesim.evaluation.stats import with_interval
+
+    def cells(r: dict[str, Any], ci: dict[str, Any]) -> list[str]:
+        return [with_interval(r[m], ci.get(m)) for m in ("spearman", "pearson")]
+
+    rows = [[t, *cells(r, r.get("ci95", {})), r["n"]] for t, r in result["tasks"].items()]
+    return [*rows, ["avg", *cells(result["avg"], result.get("ci95", {}).get("avg", {})), ""]]
+
+
+GROUPS = ("background", "method", "result", "all")
 
 
 def _csfcube_rows(result: dict[str, Any]) -> list[list[Any]]:
-    groups = ("background", "method", "result", "all")
-    return [[g, result[g]["map"], result[g]["ndcg%20"]] for g in groups]
+    """Per group: MAP and NDCG%20, each with its 95% interval where the result has one."""
+    from finesim.evaluation.stats import with_interval
+
+    ci = result.get("ci95", {})
+    return [
+        [g, *(with_interval(result[g][m], ci.get(g, {}).get(m)) for m in ("map", "ndcg%20"))]
+        for g in GROUPS
+    ]
+
+
+def _paired_rows(comparison: dict[str, Any]) -> list[list[Any]]:
+    """Per group: the paired difference of MAP and NDCG%20, interval and p-value."""
+    from finesim.evaluation.stats import with_interval
+
+    rows = []
+    for g in (g for g in GROUPS if g in comparison):
+        for m, name in (("map", "MAP"), ("ndcg%20", "NDCG%20")):
+            test = comparison[g][m]
+            p = test["p_value"]
+            interval = with_interval(test["difference"], test["ci95"], signed=True)
+            rows.append([g, name, interval, "< 0.001" if p < 0.001 else f"{p:.3f}"])
+    return rows
+
+
+def _print_csfcube(result: dict[str, Any]) -> None:
+    """The figures with their intervals; what was seen; the paired test against the baseline."""
+    header = ["facet", "MAP [95% CI]", "NDCG%20 [95% CI]"]
+    title = f"CSFCube ({result['split']}): {result['model']} {result['scoring']}"
+    _print_table(title, header, _csfcube_rows(result))
+    seen = result.get("seen")
+    if seen:
+        folds = " + ".join(seen["folds"])
+        _print_table(
+            f"seen, not a test figure ({folds}): {seen['note']}", header, _csfcube_rows(seen)
+        )
+    if "vs_baseline" in result:
+        base = result["baseline"]
+        folds = " + ".join(base["folds"])
+        _print_table(
+            f"minus the plain abstract cosine (nothing fitted; all MAP {base['all']['map']:.2f}"
+            f" / NDCG%20 {base['all']['ndcg%20']:.2f}), paired over the same queries ({folds})",
+            ["facet", "metric", "difference [95% CI]", "p (randomisation)"],
+            _paired_rows(result["vs_baseline"]),
+        )
 
 
 @eval_app.command("sts")
@@ -112,7 +158,7 @@ def eval_sts(
     if str(json_out) != "-":
         _print_table(
             f"STS ({variant}, {split}): {model}",
-            ["task", "Spearman", "Pearson", "n"],
+            ["task", "Spearman [95% CI]", "Pearson [95% CI]", "n"],
             _sts_rows(result),
         )
 
@@ -123,7 +169,10 @@ def eval_csfcube(
     scoring: Annotated[
         str, typer.Option(help="min-l2, max-sim, mean-vec, ot, abstract or hybrid.")
     ] = "min-l2",
-    split: Annotated[str, typer.Option(help="test (two-fold mean) or dev.")] = "test",
+    split: Annotated[
+        str,
+        typer.Option(help="test (two-fold mean), dev (fold1_dev), or one fold: fold1_test, ..."),
+    ] = "test",
     preset: Annotated[
         str | None, typer.Option(help="Hybrid preset: a shipped name or a JSON file.")
     ] = None,
@@ -178,11 +227,7 @@ def eval_csfcube(
     _report([result], report)
     _write_json(result, json_out)
     if str(json_out) != "-":
-        _print_table(
-            f"CSFCube ({split}): {result['model']} {result['scoring']}",
-            ["facet", "MAP", "NDCG%20"],
-            _csfcube_rows(result),
-        )
+        _print_csfcube(result)
 
 
 @eval_app.command("beir")
@@ -218,17 +263,21 @@ def eval_beir(
             split,
             batch_size=batch_size,
             cache=cache,
-            show_progress=sys.stderr.isatty(),
+            show_progress=True,
         )
     result = {"model": model, "data": str(data), "split": split, **result}
     _report([result], report)
     _write_json(result, json_out)
     if str(json_out) != "-":
+        from finesim.evaluation.stats import with_interval
+
         keys = ["ndcg@10", "map@100", "recall@100", "mrr@10"]
+        ci = result.get("ci95", {})
         _print_table(
             f"BEIR {data.name} ({split}): {model}",
-            ["metric", "value"],
-            [[k, result[k]] for k in keys] + [["queries", result["n_queries"]]],
+            ["metric", "value [95% CI]"],
+            [[k, with_interval(result[k], ci.get(k))] for k in keys]
+            + [["queries", result["n_queries"]]],
         )
 
 
@@ -240,50 +289,18 @@ eval_app.command("ablation")(ablation_command)
 def report_compare(
     results: Annotated[list[Path], typer.Argument(help="Result JSON files from finesim eval.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the comparison page.")],
+    json_out: JsonOut = None,
 ) -> None:
-    """Put several evaluation runs side by side (tables and bar charts)."""
-    from finesim.evaluation.report import compare
+    """Put several evaluation runs side by side (tables and bar charts), with each figure's
+    95% interval and a paired test of every later run against every earlier one."""
+    from finesim.evaluation.compare import compare_results, summary_lines
+    from finesim.evaluation.report import compare, load_result
 
     if not out.parent.is_dir():
         raise FinesimError(f"{out.parent}: no such folder for the report")
-    typer.echo(f"report: {compare(results, out)}")
-
-
-def demo(
-    model: ModelOpt = "minilm",
-    report: Annotated[Path, typer.Option(help="Folder for the HTML report.")] = Path(
-        "demo-output/report"
-    ),
-    batch_size: BatchOpt = 32,
-) -> None:
-    """Evaluate a model on STS-B test and CSFCube (min-l2) beside published figures."""
-    from finesim.data.paths import data_path
-    from finesim.evaluation.csfcube import evaluate_csfcube, read_ranking_dir, score_rankings
-    from finesim.evaluation.sts import evaluate_sts
-
-    start = time.time()
-    encoder = load_encoder(model)
-    sts = evaluate_sts(encoder, "stsb", batch_size=batch_size, keep_predictions=True)
-    cube = evaluate_csfcube(encoder, "min-l2", batch_size=batch_size)
-    cube.pop("rankings")
-    specter = score_rankings(read_ranking_dir(data_path("csfcube", "sample_ranked_pools")))
-    rows: list[list[Any]] = [
-        [f"finesim {model} STS-B test Spearman", sts["tasks"]["stsb"]["spearman"], "", ""],
-        [f"finesim {model} CSFCube min-l2", "", cube["all"]["map"], cube["all"]["ndcg%20"]],
-        [
-            "SPECTER rankings (CSFCube repo), scored by finesim",
-            "",
-            specter["all"]["map"],
-            specter["all"]["ndcg%20"],
-        ],
-        ["SPECTER, published (CSFCube SOURCE.md)", "", 34.23, 53.28],
-    ]
-    for name, ref in REFERENCES.items():
-        rows.append([f"published: {name}", "", ref["map"], ref["ndcg%20"]])
-    _print_table("finesim demo", ["", "STS-B rho", "CSFCube MAP", "NDCG%20"], rows)
-    _print_table(
-        f"CSFCube min-l2 per facet: {model}", ["facet", "MAP", "NDCG%20"], _csfcube_rows(cube)
-    )
-    report.parent.mkdir(parents=True, exist_ok=True)
-    _report([sts, cube], report)
-    typer.echo(f"done in {time.time() - start:.0f} s", err=True)
+    _check_out(json_out)
+    summary = compare_results([(str(p), load_result(p)) for p in results])
+    _write_json(summary, json_out)
+    if str(json_out) != "-":
+        typer.echo("\n".join(summary_lines(summary)))
+    typer.echo(f"report: {compare(results, out, summary)}", err=str(json_out) == "-")

@@ -29,6 +29,7 @@ def csfcube_hybrid(
     learn: bool,
 ) -> dict[str, Any]:
     """``--scoring hybrid [--preset P] [--whitening W]`` or ``--cv`` (which chooses both)."""
+    from finesim.evaluation.csfcube import split_folds
     from finesim.evaluation.csfcube_hybrid import (
         evaluate_cv,
         evaluate_hybrid,
@@ -37,8 +38,7 @@ def csfcube_hybrid(
     from finesim.fusion.grid import standard_grid
     from finesim.fusion.preset import load_preset
 
-    if split not in ("test", "dev"):
-        raise FinesimError(f"unknown split {split!r}; use test or dev")
+    split_folds(split)  # a known split, or one line naming them
     if not cv:
         setting = parse_whitening(whitening)
         if isinstance(setting, int) and setting > encoder.dim:

@@ -27,11 +27,19 @@ def facets_train(
     test_fraction: Annotated[float, typer.Option(help="Share of papers held out.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Which papers are held out.")] = 0,
     c: InverseL2Opt = 4.0,
+    features: Annotated[
+        str,
+        typer.Option(
+            help="embedding (the model's sentence vectors) or text (TF-IDF of words and word "
+            "pairs: works with every model; the shipped tagger is one)."
+        ),
+    ] = "embedding",
+    terms: Annotated[int, typer.Option(min=1, help="Vocabulary size of --features text.")] = 4000,
     batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing tagger.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Fit the tagger on sentence embeddings + positions; report accuracy on held-out papers."""
+    """Fit the tagger on sentence features + positions; report accuracy on held-out papers."""
     from finesim.data.csfcube import ABSTRACTS
     from finesim.data.documents import read_documents
     from finesim.data.paths import data_path
@@ -43,13 +51,16 @@ def facets_train(
         raise FinesimError(f"{out.parent}: no such folder for the tagger")
     documents = list(read_documents(docs or data_path("csfcube", ABSTRACTS)))
     tagger, report = train_tagger(
-        load_encoder(model),
+        load_encoder(model) if features == "embedding" else None,
         documents,
         test_fraction=test_fraction,
         seed=seed,
         c=c,
         batch_size=batch_size,
+        features=features,
+        terms=terms,
     )
+    tagger.head.meta["trained_on"] = str(docs) if docs else f"$FINESIM_DATA/csfcube/{ABSTRACTS}"
     tagger.save(out, overwrite=overwrite)
     report["tagger"] = str(out)
     if json_out:
@@ -69,7 +80,9 @@ def facets_train(
 
 @facets_app.command("predict")
 def facets_predict(
-    tagger: Annotated[Path, typer.Option(help="A tagger folder (`finesim facets train`).")],
+    tagger: Annotated[
+        str, typer.Option(help="A tagger folder (`finesim facets train`), or shipped.")
+    ],
     docs: Annotated[Path, typer.Option(help="Documents jsonl(.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Documents with labels, jsonl.")],
     model: Annotated[
@@ -83,19 +96,24 @@ def facets_predict(
 ) -> None:
     """Label the sentences of documents that have no labels (all of them with --relabel)."""
     from finesim.data.documents import read_documents, write_documents
-    from finesim.facets.tagger import FacetTagger, fill_labels
+    from finesim.facets.shipped import resolve_tagger
+    from finesim.facets.tagger import fill_labels
     from finesim.models.cache import sentence_vectors
 
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
-    head = FacetTagger.load(tagger)
+    head = resolve_tagger(tagger)
+    if head is None:
+        raise FinesimError("--tagger none: name a tagger folder, or shipped")
     documents = list(read_documents(docs))
-    encoder = load_encoder(model or head.model)
-    head.check(encoder.fingerprint())
     if relabel:
         for doc in documents:
             doc.labels = None
-    vectors = sentence_vectors(encoder, documents, batch_size=batch_size, cache=False)
+    vectors = None
+    if not head.reads_text:  # a text tagger needs no model
+        encoder = load_encoder(model or head.model)
+        head.check(encoder.fingerprint())
+        vectors = sentence_vectors(encoder, documents, batch_size=batch_size, cache=False)
     labelled = fill_labels(head, documents, vectors)
     write_documents(documents, out)
     typer.echo(f"labelled {labelled} of {len(documents)} documents -> {out}", err=True)

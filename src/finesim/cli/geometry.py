@@ -10,6 +10,7 @@ import typer
 from finesim._util.errors import FinesimError
 from finesim._util.jsonio import write_json
 from finesim.cli.common import load_encoder
+from finesim.cli.options import output_file
 
 
 def geometry_command(
@@ -25,7 +26,9 @@ def geometry_command(
     pairs: Annotated[int, typer.Option(min=1, help="Positive pairs sampled.")] = 1000,
     seed: int = 0,
     plot: Annotated[Path | None, typer.Option(help="Write the plot (PNG) here.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.", callback=output_file)
+    ] = None,
 ) -> None:
     """How spread out a model's vectors are on a corpus (SimCSE's alignment/uniformity)."""
     from finesim.data.corpus import describe, load_corpus

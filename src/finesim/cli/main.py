@@ -12,10 +12,12 @@ import typer
 from finesim._util.errors import FinesimError
 from finesim.cli.adapt import adapt_command, whiten_command
 from finesim.cli.bench import bench_app
+from finesim.cli.demo import demo
 from finesim.cli.encode import encode, info, similarity
-from finesim.cli.eval import demo, eval_app, report_app
+from finesim.cli.eval import eval_app, report_app
 from finesim.cli.export import export_command
 from finesim.cli.facets import facets_app
+from finesim.cli.papers import papers_command
 from finesim.cli.search import index_app, search
 from finesim.cli.serve import serve_command
 from finesim.cli.tasks import classify_app, mine_app
@@ -34,6 +36,7 @@ app = typer.Typer(
 )
 log = logging.getLogger("finesim")
 
+app.command("papers")(papers_command)
 app.command("encode")(encode)
 app.command("similarity")(similarity)
 app.command("info")(info)

@@ -8,6 +8,7 @@ plain finesim modules are imported: the ``finesim`` start-up must stay cheap.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,9 +59,27 @@ OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing output.")]
 # The logistic-regression heads (facet tagger, classifier).
 InverseL2Opt = Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)]
 
+
+def output_file(value: Path | None) -> Path | None:
+    """Check an output file option (``--json PATH``) before any work: a file path (``-`` is
+    stdout) in an existing, writable folder; otherwise click's usage error naming the option."""
+    if value is None or str(value) == "-":
+        return value
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a folder; give a file path")
+    folder = value.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder}: no such folder")
+    if not os.access(folder, os.W_OK):
+        raise typer.BadParameter(f"{folder}: folder is not writable")
+    return value
+
+
 # ``--json`` as a flag (print JSON instead of text) or as a path (benchmarks: also write it).
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-JsonPathOpt = Annotated[Path | None, typer.Option("--json", help="Also write the JSON here.")]
+JsonPathOpt = Annotated[
+    Path | None, typer.Option("--json", help="Also write the JSON here.", callback=output_file)
+]
 
 
 # Where ``encode`` and ``index build`` run (``ray_options`` checks the three together).

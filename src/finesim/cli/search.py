@@ -23,17 +23,47 @@ from finesim.cli.options import (
 index_app = typer.Typer(help="Build and extend faceted search indexes.", no_args_is_help=True)
 
 DocsOpt = Annotated[
-    Path, typer.Option("--docs", help="Documents: jsonl(.gz) of id, title, abstract, labels.")
+    Path,
+    typer.Option(
+        "--docs",
+        help="Documents: jsonl(.gz) of id, title, abstract, labels; or a library: .bib, "
+        "CSL-JSON .json, Semantic Scholar .jsonl, .csv with title and abstract columns.",
+    ),
 ]
 IndexArg = Annotated[Path, typer.Argument(help="An index folder (from `finesim index build`).")]
+TaggerOpt = Annotated[
+    str,
+    typer.Option(
+        help="Facet tagger for documents without labels: shipped (finesim's, reads the words: "
+        "any model), none, or a folder (`finesim facets train`).",
+    ),
+]
+TitleOnlyOpt = Annotated[
+    bool,
+    typer.Option(help="Index a library's records without an abstract by their title alone."),
+]
 
 
-def _tagger(path: Path | None) -> Any:
-    if path is None:
-        return None
-    from finesim.facets.tagger import FacetTagger
+def _tagger(value: str) -> Any:
+    from finesim.facets.shipped import resolve_tagger
 
-    return FacetTagger.load(path)
+    return resolve_tagger(value)
+
+
+def read_docs(path: Path, title_only_ok: bool = False) -> list[Any]:
+    """``--docs``: finesim's jsonl as always (every record needs its abstract), or a library
+    file, whose records without an abstract are named on stderr and left out (or title-only)."""
+    from finesim.data.documents import read_documents
+    from finesim.data.library import guess_format, read_library
+
+    if not path.is_file():
+        raise FinesimError(f"{path}: no such file")
+    if guess_format(path) in (None, "jsonl"):
+        return list(read_documents(path))
+    library = read_library(path, title_only_ok=title_only_ok)
+    for line in library.notes():
+        typer.echo(f"finesim: note: {line}", err=True)
+    return library.documents
 
 
 @index_app.command("build")
@@ -45,10 +75,8 @@ def index_build(
         str, typer.Option(help="Stored vectors: float32, float16 or int8.")
     ] = "float32",
     kind: Annotated[str, typer.Option(help="auto (by size), flat (exact), hnsw or ivf.")] = "auto",
-    tagger: Annotated[
-        Path | None,
-        typer.Option(help="Facet tagger (`finesim facets train`) for unlabelled documents."),
-    ] = None,
+    tagger: TaggerOpt = "shipped",
+    title_only_ok: TitleOnlyOpt = False,
     batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
     engine: EngineOpt = "local",
@@ -56,8 +84,7 @@ def index_build(
     workers: WorkersOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Index the sentences of a documents file (written atomically)."""
-    from finesim.data.documents import read_documents
+    """Index the sentences of a documents file or library (written atomically)."""
     from finesim.search.ann import choose_kind, factory_string
     from finesim.search.index import Index
 
@@ -68,8 +95,8 @@ def index_build(
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise FinesimError(f"{out.parent}: no such folder for the index")
-    documents = list(read_documents(docs))
     head = _tagger(tagger)
+    documents = read_docs(docs, title_only_ok)
     if on_ray is not None:  # the encoding on Ray; the faiss index is built here
         from finesim.engine.ray_index import build_index_ray
 
@@ -93,15 +120,17 @@ def index_add(
     index: IndexArg,
     docs: DocsOpt,
     model: IndexModelOpt = None,
+    title_only_ok: TitleOnlyOpt = False,
     batch_size: BatchOpt = 32,
     json_out: JsonFlag = False,
 ) -> None:
     """Append documents to an index (the index is rewritten atomically)."""
-    from finesim.data.documents import read_documents
+    from finesim._util.atomic import recover
     from finesim.search.index import Index
 
+    recover(index)  # an index that an older finesim's interrupted replace left moved aside
     opened = Index.open(index)
-    documents = list(read_documents(docs))
+    documents = read_docs(docs, title_only_ok)
     opened.use(load_encoder(model or opened.model))
     added = opened.add(documents, batch_size=batch_size)
     opened.save()

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Annotated
 
 import typer
 
+from finesim._util.errors import FinesimError
+from finesim._util.memory import steady_heap
 from finesim.cli.common import set_threads
 from finesim.cli.options import BackendOpt, IndexModelOpt, ThreadsOpt
 
 log = logging.getLogger("finesim")
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def serve_command(
@@ -22,13 +34,28 @@ def serve_command(
     ] = None,
     model: IndexModelOpt = None,
     host: Annotated[
-        str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to the network.")
+        str,
+        typer.Option(
+            help="Address to listen on; beyond loopback (e.g. 0.0.0.0) needs FINESIM_API_KEY "
+            "or --insecure."
+        ),
     ] = "127.0.0.1",
+    insecure: Annotated[
+        bool, typer.Option(help="Listen beyond loopback without an API key (anyone can use it).")
+    ] = False,
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     backend: BackendOpt = None,
     max_batch: Annotated[
         int, typer.Option(min=0, help="Texts per encoder call (0: no micro-batching).")
     ] = 128,
+    max_batch_tokens: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Tokens per encoder call: longer requests are split and interleaved with "
+            "others, so short ones are not stuck behind them (0: never split).",
+        ),
+    ] = 1024,
     max_wait_ms: Annotated[
         float, typer.Option(min=0, help="How long a request waits for others to batch with.")
     ] = 5.0,
@@ -38,6 +65,27 @@ def serve_command(
     max_inputs: Annotated[int, typer.Option(min=1, help="Texts per request.")] = 256,
     max_chars: Annotated[int, typer.Option(min=1, help="Characters per text.")] = 8192,
     max_body: Annotated[int, typer.Option(min=1, help="Bytes per request body.")] = 1_000_000,
+    max_candidates: Annotated[
+        int, typer.Option(min=1, help="Candidates one search may score.")
+    ] = 10_000,
+    max_search_cost: Annotated[
+        int,
+        typer.Option(min=1, help="Candidates x scorer cost of one search (max-sim 1, ot 4)."),
+    ] = 20_000,
+    max_searches: Annotated[
+        int, typer.Option(min=1, help="Searches running or waiting before 503 + Retry-After.")
+    ] = 8,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds a request may take, then 503 and dropped (0: none)."),
+    ] = 30.0,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Origin of a page allowed to call the API (https://host:port, * for any); "
+            "repeat for more."
+        ),
+    ] = None,
     threads: ThreadsOpt = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
@@ -51,8 +99,19 @@ def serve_command(
     from finesim.serve.service import Limits, index_spec, open_indexes, open_service
 
     api_key = os.environ.get("FINESIM_API_KEY") or None
+    if not is_loopback(host) and api_key is None and not insecure:
+        raise FinesimError(
+            f"--host {host} opens the server beyond this machine without an API key: set "
+            "FINESIM_API_KEY, or pass --insecure to serve it open to anyone who can reach it"
+        )
+    for origin in cors_origin or ():
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise FinesimError(
+                f"--cors-origin {origin!r}: give an origin as a browser sends it, "
+                "scheme://host[:port] (e.g. https://example.org:8080), or * for any"
+            )
     set_threads(threads)
-    sock = bind(host, port)  # before loading: a taken port fails in a second, not a minute
+    steady_heap()  # RSS stays flat over a long run (see finesim._util.memory)
     limits = Limits(
         max_inputs=max_inputs,
         max_chars=max_chars,
@@ -60,16 +119,25 @@ def serve_command(
         max_queue=max_queue,
         max_wait=max_wait_ms / 1000,
         max_texts=max_batch,
+        max_tokens=max_batch_tokens,
+        max_candidates=max_candidates,
+        max_search_cost=max_search_cost,
+        max_searches=max_searches,
+        timeout=timeout,
+        cors_origins=tuple(cors_origin or ()),
     )
+    sock = bind(host, port)  # before loading: a taken port fails in a second, not a minute
     indexes = open_indexes(index or [])
     if model is not None:
         spec = EncoderSpec(model=model, backend=backend)
     else:
         spec = index_spec(indexes, backend)  # the first index's own model
     service = open_service(spec, indexes, limits, api_key)
-    if host not in LOCAL_HOSTS and api_key is None:
+    if not is_loopback(host) and api_key is None:
         log.warning(
-            "listening on %s without FINESIM_API_KEY: anyone who can reach it can use it", host
+            "listening on %s without FINESIM_API_KEY (--insecure): anyone who can reach it "
+            "can use it",
+            host,
         )
     names = ", ".join(service.indexes) or "none"
     typer.echo(

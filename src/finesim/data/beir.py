@@ -7,11 +7,11 @@ one line and exit 2.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import parse_json
 from finesim.data.texts import read_lines
 
 Qrels = dict[str, dict[str, int]]
@@ -42,10 +42,7 @@ def _records(path: Path) -> Iterator[tuple[str, str, dict[str, object]]]:
     for where, line in _lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise FinesimError(f"{where}: invalid JSON ({e.msg})") from None
+        record = parse_json(line, where)
         if not isinstance(record, dict):
             raise FinesimError(f"{where}: expected a JSON object")
         ident = record.get("_id")

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import copy
 import functools
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem, parse_json
 from finesim.data.documents import FACETS, Document, normalize_label, whole_text
 from finesim.data.paths import data_path
+from finesim.data.texts import read_lines
 
 ABSTRACTS = "abstracts-csfcube-preds.reconstructed.jsonl.gz"
 
@@ -58,8 +59,8 @@ def _json(path: Path) -> Any:
     try:
         stat = path.stat()
         return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
-    except (OSError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: cannot read ({e})") from None
+    except (OSError, *JSON_ERRORS) as e:  # deepcopy too recurses on deep nesting
+        raise FinesimError(f"{path}: cannot read ({json_problem(e)})") from None
 
 
 @functools.lru_cache(maxsize=16)
@@ -71,22 +72,33 @@ def load_papers(path: Path | None = None) -> dict[str, Paper]:
     """All abstracts by paper id."""
     path = path or data_path("csfcube", ABSTRACTS)
     papers = {}
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            try:
-                row = json.loads(line)
-                abstract = row["abstract"]
-                sentences = abstract if isinstance(abstract, list) else [abstract]
-                labels = row.get("pred_labels") or []
-                if labels and len(labels) != len(sentences):
-                    raise ValueError("pred_labels and abstract differ in length")
-                papers[str(row["paper_id"])] = Paper(
-                    str(row["paper_id"]), row.get("title", ""), sentences, labels
-                )
-            except (json.JSONDecodeError, KeyError, ValueError) as e:
-                raise FinesimError(f"{path}:{number}: bad abstract record ({e})") from None
+    for number, line in read_lines(path):
+        where = f"{path}:{number}"
+        row = parse_json(line, where)
+        try:
+            paper = _paper(row)
+        except (KeyError, TypeError, ValueError) as e:
+            raise FinesimError(f"{where}: bad abstract record ({e})") from None
+        papers[paper.pid] = paper
     return papers
+
+
+def _paper(row: Any) -> Paper:
+    """One line of the abstracts file; KeyError/TypeError/ValueError for a bad one."""
+    if not isinstance(row, dict):
+        raise TypeError("expected a JSON object")
+    pid, abstract, title = row["paper_id"], row["abstract"], row.get("title", "")
+    if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+        raise TypeError("'paper_id' is not a string")
+    sentences = abstract if isinstance(abstract, list) else [abstract]
+    if not all(isinstance(s, str) for s in sentences) or not isinstance(title, str):
+        raise TypeError("'title' and 'abstract' must be text")
+    labels = row.get("pred_labels") or []
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise TypeError("'pred_labels' must be a list of labels")
+    if labels and len(labels) != len(sentences):
+        raise ValueError("pred_labels and abstract differ in length")
+    return Paper(str(pid), title, sentences, labels)
 
 
 def load_pools(facet: str) -> list[Pool]:
@@ -94,10 +106,13 @@ def load_pools(facet: str) -> list[Pool]:
     if facet not in FACETS:
         raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
     path = data_path("csfcube", f"test-pid2anns-csfcube-{facet}.json")
-    return [
-        Pool(qpid, facet, [str(c) for c in a["cands"]], [int(g) for g in a["relevance_adju"]])
-        for qpid, a in _json(path).items()
-    ]
+    try:
+        return [
+            Pool(qpid, facet, [str(c) for c in a["cands"]], [int(g) for g in a["relevance_adju"]])
+            for qpid, a in _json(path).items()
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise FinesimError(f"{path}: bad pool record ({e})") from None
 
 
 def load_splits() -> dict[str, dict[str, list[str]]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,7 @@ from typing import IO, Any
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import parse_json
 
 LABELS = ("background", "objective", "method", "result", "other")
 # The facets a query asks for (Aspire's): objective sentences count as background.
@@ -167,16 +169,13 @@ def read_documents(path: Path) -> Iterator[Document]:
                     raise FinesimError(f"{where}: not valid UTF-8") from None
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise FinesimError(f"{where}: invalid JSON ({e.msg})") from None
+                record = parse_json(line, where)
                 doc = parse_document(record, where)
                 if doc.id in seen:
                     raise FinesimError(f"{where}: duplicate id {doc.id!r}")
                 seen.add(doc.id)
                 yield doc
-        except (OSError, EOFError) as e:  # a truncated or corrupt .gz
+        except (OSError, EOFError, zlib.error) as e:  # a truncated or corrupt .gz
             raise FinesimError(f"{path}: cannot read ({e})") from None
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import parse_json
 
 FORMATS = (".txt", ".jsonl", ".csv", ".tsv", ".parquet")
 
@@ -143,10 +143,7 @@ def _jsonl_records(
             if skip_blank:
                 continue
             raise FinesimError(f"{where}: empty line (pass --skip-empty to skip empty texts)")
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise FinesimError(f"{where}: invalid JSON ({e.msg})") from None
+        record = parse_json(line, where)
         if not isinstance(record, dict):
             raise FinesimError(f"{where}: expected a JSON object")
         for name in required:

@@ -3,12 +3,14 @@
 Vectors are written shard by shard into a hidden work folder beside the output. A run that is
 killed and started again with the same command (same input file, model and options) keeps the
 complete shards and goes on from there; the output itself appears only at the end, by rename.
+Each shard records how many of its inputs were truncated, so a resumed run reports them all.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,14 +22,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finesim._util.atomic import atomic_path
+from finesim._util.atomic import atomic_path, recover_all
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS
 from finesim.data.texts import TextFile
 from finesim.models.encoder import Encoder
 from finesim.models.spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 OUTPUT_FORMATS = (".npy", ".parquet")
+TRUNCATED = b"finesim_truncated"  # a shard's metadata: how many of its inputs were truncated
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def check_output(output: Path, overwrite: bool) -> None:
         raise FinesimError(f"{output.parent}: no such folder for the output")
     if output.exists() and not overwrite:
         raise FinesimError(f"{output}: exists; pass --overwrite to replace it")
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise FinesimError(f"{output}: cannot write into {output.parent} (permission denied)")
 
 
 def count_records(source: TextFile) -> int:
@@ -85,7 +91,7 @@ def _prepare_work_dir(folder: Path, manifest: dict[str, Any]) -> int:
     if folder.exists():
         try:
             same = json.loads(manifest_file.read_text()) == manifest
-        except (OSError, json.JSONDecodeError):
+        except (OSError, *JSON_ERRORS):
             same = False
         if not same:
             log.info("discarding shards of an earlier run with another input or options")
@@ -94,6 +100,7 @@ def _prepare_work_dir(folder: Path, manifest: dict[str, Any]) -> int:
         folder.mkdir()
         with atomic_path(manifest_file) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2))
+    recover_all(folder)  # temp files of shards that a killed run was writing
     done = 0
     while _shard(folder, done).is_file():
         done += 1
@@ -140,7 +147,10 @@ def encode_file(
     if options.spec != encoder.spec:
         raise ValueError(f"options are for {options.spec}, the encoder is {encoder.spec}")
     folder = work_dir(output)
-    done = _prepare_work_dir(folder, _manifest(source, options, encoder.dim))
+    try:
+        done = _prepare_work_dir(folder, _manifest(source, options, encoder.dim))
+    except PermissionError as e:  # the work folder is ours; the user asked for the output
+        raise FinesimError(f"{output}: cannot write there ({e.strerror})") from None
     if done:
         log.info(
             "resuming: %d complete shards of %d rows found in %s", done, options.shard_size, folder
@@ -150,7 +160,7 @@ def encode_file(
     records = iter(source)
     for _ in islice(records, done * options.shard_size):  # skip what is already encoded
         pass
-    truncated = 0
+    truncated = sum(_truncated(_shard(folder, index)) for index in range(done))
     for index, chunk in enumerate(chunks(records, options.shard_size), start=done):
         ids = [r[0] for r in chunk]
         blocks = encoder.encode_iter(
@@ -163,8 +173,10 @@ def encode_file(
         )
         vectors = np.concatenate(list(blocks))
         truncated += encoder.stats.truncated
+        table = vector_table(ids, vectors)
+        table = table.replace_schema_metadata({TRUNCATED: str(encoder.stats.truncated)})
         with atomic_path(_shard(folder, index)) as tmp:
-            pq.write_table(vector_table(ids, vectors), tmp)
+            pq.write_table(table, tmp)
     rows = assemble(folder, output, encoder.dim)
     shutil.rmtree(folder)
     return {
@@ -176,12 +188,18 @@ def encode_file(
     }
 
 
+def _truncated(shard: Path) -> int:
+    """The truncated inputs a shard records (0 for shards of older finesims, which did not)."""
+    metadata = pq.read_schema(shard).metadata or {}
+    return int(metadata.get(TRUNCATED, b"0"))
+
+
 def assemble(folder: Path, output: Path, dim: int) -> int:
     """Join the shards into the output file, written under a temp name and renamed; return the
     row count. Public because the Ray engine assembles its parts with it too."""
     shards = sorted(folder.glob("shard-*.parquet"))
     rows = sum(pq.ParquetFile(s).metadata.num_rows for s in shards)
-    with atomic_path(output) as tmp:
+    with atomic_path(output, sweep=True) as tmp:
         if output.suffix.lower() == ".npy":
             # Plain writes, not a memmap: mapped pages count as resident, so a memmap of a
             # 1.5 GB output would lift peak RSS by 1.5 GB.
@@ -193,7 +211,7 @@ def assemble(folder: Path, output: Path, dim: int) -> int:
         else:
             schema = (
                 pq.read_schema(shards[0]) if shards else vector_table([], np.zeros((0, dim))).schema
-            )
+            ).remove_metadata()
             with pq.ParquetWriter(tmp, schema) as writer:
                 for shard in shards:
                     writer.write_table(pq.read_table(shard))

@@ -19,10 +19,8 @@ import logging
 import math
 import os
 import shutil
-import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,14 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from finesim._util.atomic import atomic_path
+from finesim._util.atomic import atomic_path, scratch_folder
 from finesim._util.errors import FinesimError
 from finesim.data.texts import TextFile
 from finesim.engine.local import EncodeOptions, assemble, chunks, vector_table
 from finesim.engine.options import RayOptions
 
 log = logging.getLogger(__name__)
-KILL_ENV = "FINESIM_RAY_KILL_AFTER"  # "N:MARKER": one actor SIGKILLs itself after N batches
 OBJECT_STORE_BYTES = 256 << 20  # a local Ray holds only text batches and part summaries
 
 
@@ -157,7 +154,6 @@ class EncodeActor:
         parts: str,
         threads: int,
         device: str | None = None,
-        kill_after: tuple[int, str] | None = None,
     ) -> None:
         import torch
 
@@ -167,8 +163,6 @@ class EncodeActor:
         self.encoder = Encoder.from_spec(options.spec, device=device)
         self.options = options
         self.parts = Path(parts)
-        self.kill_after = kill_after
-        self.calls = 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         seq = batch.column("seq").to_numpy()
@@ -191,33 +185,7 @@ class EncodeActor:
             summary["rows"].append(stop - start)
             summary["truncated"].append(self.encoder.stats.truncated)
             summary["busy_us"].append(int((time.perf_counter() - begin) * 1e6))
-        self.calls += 1
-        self._maybe_die()
         return pa.table({k: pa.array(v, type=pa.int64()) for k, v in summary.items()})
-
-    def _maybe_die(self) -> None:
-        """The fault drill: after N calls, the first actor to claim the marker kills itself.
-
-        It dies after writing its parts and before answering: the retried batch must then
-        replace those parts, not add to them.
-        """
-        if self.kill_after is None or self.calls < self.kill_after[0]:
-            return
-        try:
-            os.close(os.open(self.kill_after[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def kill_after_from_env() -> tuple[int, str] | None:
-    value = os.environ.get(KILL_ENV)
-    if not value:
-        return None
-    count, _, marker = value.partition(":")
-    if not count.isdigit() or not marker:
-        raise FinesimError(f"{KILL_ENV}={value!r}: expected N:MARKER_FILE")
-    return int(count), marker
 
 
 def stage(records: Iterable[tuple[int | str, str]], folder: Path, rows: int) -> list[Path]:
@@ -288,7 +256,6 @@ def run_pool(
                 "parts": str(parts),
                 "threads": chosen.threads,
                 "device": "cuda" if ray_options.gpus_per_worker > 0 else None,
-                "kill_after": kill_after_from_env(),
             },
         )
         begin = time.perf_counter()
@@ -365,13 +332,10 @@ def encode_texts_ray(
     """Vectors of ``texts`` (rows in order) through the actor pool, staged under ``workdir``."""
     if not texts:
         raise FinesimError("no texts to encode")
-    folder = Path(tempfile.mkdtemp(dir=workdir, prefix=".finesim-ray-"))
-    try:
+    with scratch_folder(workdir / "finesim-ray") as folder:
         inputs = stage(enumerate(texts), folder / "input", options.shard_size)
         run_pool(inputs, folder / "parts", len(texts), options, ray_options)
         return np.concatenate(list(_part_vectors(folder / "parts")))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _part_vectors(folder: Path) -> Iterator[np.ndarray]:

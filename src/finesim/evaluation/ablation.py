@@ -4,7 +4,9 @@ Why: a fused score hides which part helps. Each row allows one more component (w
 then each fusion term) and lets ``--cv`` choose among the settings that use only the allowed
 components, on each fold's dev queries, reported on its test queries; a last row fits the
 weights of all terms on the dev queries' judged pairs instead (``--cv --learn``). A grid row
-can only match or beat the one before it on dev, not necessarily on test.
+can only match or beat the one before it on dev, not necessarily on test; so each row carries
+its 95% intervals and a paired test over the same test queries against the row before it and
+against the plain abstract cosine (``finesim.evaluation.stats``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from finesim._util.atomic import atomic_path
 from finesim.data.csfcube import load_splits
-from finesim.evaluation.csfcube import score_rankings
+from finesim.evaluation import stats
+from finesim.evaluation.csfcube import REPORTED, intervals, paired, score_rankings, split_folds
 from finesim.evaluation.csfcube_hybrid import (
     build_tables,
     learned_rankings,
@@ -49,8 +52,35 @@ def _allowed(grid: Mapping[str, Preset], terms: Sequence[str]) -> dict[str, Pres
     return {n: p for n, p in grid.items() if set(p.terms) <= set(terms)}
 
 
+def _test_figures(
+    per_query: Mapping[str, Mapping[str, Mapping[str, float]]],
+    chosen: Mapping[str, str],
+    splits: Mapping[str, Mapping[str, Sequence[str]]],
+) -> dict[str, dict[str, float]]:
+    """The reported per-query figures of each fold's test queries under that fold's choice."""
+    return {
+        key: {m: per_query[config][key][m] for m in REPORTED}
+        for fold, config in chosen.items()
+        for key in splits["all"][f"{fold}_test"]
+    }
+
+
+def _with_tests(rows: list[dict[str, Any]]) -> None:
+    """Each row's intervals, and its paired test against the row before it (same model) and
+    against the model's first (plain) row, on the same test queries."""
+    folds = split_folds("test")
+    for i, row in enumerate(rows):
+        row["ci95"] = intervals(row["per_query"], folds)
+        first = next(r for r in rows if r["model"] == row["model"])
+        if row is first:
+            continue
+        row["vs_previous"] = paired(row["per_query"], rows[i - 1]["per_query"], folds, ["all"])
+        row["vs_plain"] = paired(row["per_query"], first["per_query"], folds, ["all"])
+
+
 def ablation(encoders: Mapping[str, Encoder], batch_size: int = 32) -> list[dict[str, Any]]:
-    """Rows of the table: one per (encoder, step), each with its per-fold choices."""
+    """Rows of the table: one per (encoder, step), each with its per-fold choices, its test
+    queries' figures, intervals and paired tests (``vs_previous``, ``vs_plain``)."""
     grid, splits, rows = standard_grid(), load_splits(), []
     for label, encoder in encoders.items():
         settings: list[int | None | str] = ["off", None, encoder.dim // 3]
@@ -71,10 +101,11 @@ def ablation(encoders: Mapping[str, Encoder], batch_size: int = 32) -> list[dict
                     "candidates": len(candidates),
                     "chosen": result["chosen"],
                     **{g: result[g] for g in GROUPS},
+                    "per_query": _test_figures(candidates, result["chosen"], splits),
                 }
             )
         ranked, fitted = learned_rankings(tables["off"], pools)
-        learned = score_rankings(ranked)
+        learned = score_rankings(ranked, with_intervals=False)
         rows.append(
             {
                 "model": label,
@@ -82,8 +113,12 @@ def ablation(encoders: Mapping[str, Encoder], batch_size: int = 32) -> list[dict
                 "candidates": 1,
                 "chosen": {fold: json.dumps(f["preset"]["weights"]) for fold, f in fitted.items()},
                 **{g: learned[g] for g in GROUPS},
+                "per_query": {
+                    k: {m: q[m] for m in REPORTED} for k, q in learned["per_query"].items()
+                },
             }
         )
+    _with_tests(rows)
     return rows
 
 
@@ -94,6 +129,8 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         cells = " | ".join(f"{r[g]['map']:.2f} | {r[g]['ndcg%20']:.2f}" for g in GROUPS)
         lines.append(f"| {r['model']} | {r['step']} | {cells} |")
+    if any("ci95" in r for r in rows):
+        lines += ["", _tests_table(rows)]
     lines.append("")
     lines.append("Chosen per fold (on that fold's dev queries):")
     lines.append("")
@@ -103,6 +140,28 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
             f"fold2 `{r['chosen']['fold2']}`"
         )
     return "\n".join(lines) + "\n"
+
+
+def _tests_table(rows: Sequence[dict[str, Any]]) -> str:
+    """All facets: each figure's 95% interval and the paired differences (same 50 queries)."""
+    metrics = {"map": "MAP", "ndcg%20": "NDCG%20"}
+    head = ["model", "step"] + [f"all {n} [95% CI]" for n in metrics.values()]
+    head += [f"{n} vs previous row" for n in metrics.values()]
+    head += [f"{n} vs plain" for n in metrics.values()]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def test(row: dict[str, Any], against: str, m: str) -> str:
+        if against not in row:
+            return ""
+        return stats.difference_text(row[against]["all"][m])
+
+    for r in rows:
+        cells = [stats.with_interval(r["all"][m], r["ci95"]["all"][m]) for m in metrics]
+        cells += [test(r, "vs_previous", m) for m in metrics]
+        cells += [test(r, "vs_plain", m) for m in metrics]
+        lines.append(f"| {r['model']} | {r['step']} | " + " | ".join(cells) + " |")
+    lines += ["", f"Intervals: {stats.INTERVAL_METHOD}. Tests: {stats.TEST_METHOD}."]
+    return "\n".join(lines)
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.progress import progress_bar
 from finesim.data.beir import judged_queries, read_corpus, read_qrels
 from finesim.docsim import Doc
 from finesim.docsim.lexical import Bm25
@@ -56,16 +57,19 @@ def run_beir_hybrid(
     )
     row = {d: i for i, d in enumerate(wanted)}
     run: dict[str, dict[str, float]] = {}
-    for (qid, text), qvec in zip(queries.items(), query_vectors, strict=True):
-        ids = pools[qid]
-        if not ids:
-            run[qid] = {}
-            continue
-        vectors = encoded[[row[d] for d in ids]]
-        # no facets: the facet text is the whole text; no titles: left out (None)
-        query = Query(Doc(qvec[None, :], None, qvec), text, text, facet_vector=qvec)
-        docs = Candidates([Doc(v[None, :], None, v) for v in vectors], ids, lexical)
-        scores, _ = hybrid_scores(query, docs, preset)
-        order = np.argsort(-scores, kind="stable")[:MIN_TOP_K]
-        run[qid] = {ids[i]: float(scores[i]) for i in order}
+    with progress_bar(True, len(queries), "queries") as advance:
+        for (qid, text), qvec in zip(queries.items(), query_vectors, strict=True):
+            if advance is not None:
+                advance(1)
+            ids = pools[qid]
+            if not ids:
+                run[qid] = {}
+                continue
+            vectors = encoded[[row[d] for d in ids]]
+            # no facets: the facet text is the whole text; no titles: left out (None)
+            query = Query(Doc(qvec[None, :], None, qvec), text, text, facet_vector=qvec)
+            docs = Candidates([Doc(v[None, :], None, v) for v in vectors], ids, lexical)
+            scores, _ = hybrid_scores(query, docs, preset)
+            order = np.argsort(-scores, kind="stable")[:MIN_TOP_K]
+            run[qid] = {ids[i]: float(scores[i]) for i in order}
     return {"preset": preset.to_json(), "depth": depth, **summarize(qrels, run)}

@@ -2,10 +2,12 @@
 
 Each query-facet's judged pool is re-ranked (nothing outside the pool), grades are
 ``relevance_adju``, binary metrics use grade >= 2, and the test figure of a facet is the mean
-of the fold1_test and fold2_test means (dev: fold1_dev alone). A sentence-level query keeps
-only the sentences of its facet (objective counts as background); candidates keep all their
-sentences; sentence-level scorers read the abstract sentences, ``abstract`` reads the title
-and abstract as one text.
+of the fold1_test and fold2_test means (dev: fold1_dev alone; one fold's split, e.g.
+``fold2_test``, is that fold alone). A sentence-level query keeps only the sentences of its
+facet (objective counts as background); candidates keep all their sentences; sentence-level
+scorers read the abstract sentences, ``abstract`` reads the title and abstract as one text.
+Every figure comes with its 95% interval (``ci95``, ``finesim.evaluation.stats``: queries
+resampled within each fold), and ``paired`` compares two systems on the same queries.
 """
 
 from __future__ import annotations
@@ -20,13 +22,68 @@ import numpy as np
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, SCORERS, Doc, score_candidates
+from finesim.evaluation import stats
 from finesim.evaluation.ranking import query_metrics
 from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 
 GROUPS = (*FACETS, "all")
+# the figures CSFCube reports, the ones given intervals and paired tests
+REPORTED = ("map", "ndcg%20")
+# what each split's figure averages: the mean of these folds' means
+SPLITS = {
+    "test": ("fold1_test", "fold2_test"),
+    "dev": ("fold1_dev",),
+    **{f"fold{n}_{part}": (f"fold{n}_{part}",) for n in (1, 2) for part in ("test", "dev")},
+}
+
+
+def split_folds(split: str) -> list[str]:
+    """The folds whose means ``split``'s figure averages (``test``: both test folds)."""
+    if split not in SPLITS:
+        raise FinesimError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    return list(SPLITS[split])
+
+
+def fold_values(
+    per_query: Mapping[str, Mapping[str, float]], group: str, folds: Sequence[str], metric: str
+) -> list[np.ndarray]:
+    """Per fold, ``metric`` of the group's queries of that fold (in the splits' order)."""
+    splits = load_splits()
+    return [np.array([per_query[k][metric] for k in splits[group][fold]]) for fold in folds]
+
+
+def intervals(
+    per_query: Mapping[str, Mapping[str, float]],
+    folds: Sequence[str],
+    metrics: Sequence[str] = REPORTED,
+) -> dict[str, dict[str, list[float] | None]]:
+    """``{group: {metric: [low, high]}}``: the 95% interval of each reported figure."""
+    return {
+        g: {m: stats.mean_interval(fold_values(per_query, g, folds, m)) for m in metrics}
+        for g in GROUPS
+    }
+
+
+def paired(
+    a: Mapping[str, Mapping[str, float]],
+    b: Mapping[str, Mapping[str, float]],
+    folds: Sequence[str],
+    groups: Sequence[str] = GROUPS,
+    metrics: Sequence[str] = REPORTED,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``a`` minus ``b`` (per-query figures of two systems) on the same queries of ``folds``:
+    ``{group: {metric: {"difference", "ci95", "p_value", "n"}}}``."""
+    return {
+        g: {
+            m: stats.paired_test(fold_values(a, g, folds, m), fold_values(b, g, folds, m))
+            for m in metrics
+        }
+        for g in groups
+    }
 
 
 def embed_papers(
@@ -82,13 +139,19 @@ def ranked(pool: Pool, scores: np.ndarray) -> list[tuple[str, float]]:
 
 
 def score_rankings(
-    rankings: Mapping[str, Sequence[tuple[str, float]]], split: str = "test"
+    rankings: Mapping[str, Sequence[tuple[str, float]]],
+    split: str = "test",
+    *,
+    folds: Sequence[str] | None = None,
+    with_intervals: bool = True,
 ) -> dict[str, Any]:
-    """Metrics (x100) per facet and for all 50 query-facets, with per-query figures.
+    """Metrics (x100) per facet and for all 50 query-facets, with per-query figures, the
+    folds the figures average (``folds``: those of ``split`` unless given) and their 95%
+    intervals (``ci95``; ``with_intervals=False`` leaves them out, for ``--cv``'s thousands
+    of settings).
 
     ``rankings`` maps ``qpid_facet`` to its candidates, best first."""
-    if split not in ("test", "dev"):
-        raise FinesimError(f"unknown split {split!r}; use test or dev")
+    folds = list(folds) if folds is not None else split_folds(split)
     grades = {
         p.key: dict(zip(p.candidates, p.grades, strict=True)) for f in FACETS for p in load_pools(f)
     }
@@ -104,7 +167,6 @@ def score_rankings(
         # submitted ranking is simply absent; SPECTER's sample rankings miss a few).
         per_query[key] = query_metrics([judged[c] for c, _ in ranked])
     splits = load_splits()
-    folds = ["fold1_dev"] if split == "dev" else ["fold1_test", "fold2_test"]
     result: dict[str, Any] = {}
     for group in GROUPS:
         fold_means = []
@@ -118,6 +180,10 @@ def score_rankings(
             )
         result[group] = {m: 100 * float(np.mean([f[m] for f in fold_means])) for m in fold_means[0]}
     result["per_query"] = {k: {m: 100 * v for m, v in q.items()} for k, q in per_query.items()}
+    result["folds"] = folds
+    if with_intervals:
+        result["ci95"] = intervals(result["per_query"], folds)
+        result["ci95_method"] = stats.INTERVAL_METHOD
     return result
 
 
@@ -160,8 +226,8 @@ def read_ranking_dir(folder: Path) -> dict[str, list[tuple[str, float]]]:
             data = json.loads(files[0].read_text(encoding="utf-8"))
             for qpid, ranked in data.items():
                 rankings[f"{qpid}_{facet}"] = [(str(c), float(s)) for c, s in ranked]
-        except (json.JSONDecodeError, TypeError, ValueError) as e:
-            raise FinesimError(f"{files[0]}: not a ranked-pool file ({e})") from None
+        except (OSError, *JSON_ERRORS, AttributeError, TypeError) as e:
+            raise FinesimError(f"{files[0]}: not a ranked-pool file ({json_problem(e)})") from None
     return rankings
 
 
@@ -177,7 +243,11 @@ def write_run_file(
 
 
 class CSFCubeEvaluator:
-    """Callable evaluator for training loops; its primary metric is the aggregated MAP."""
+    """Callable evaluator for training loops; its primary metric is the aggregated MAP.
+
+    ``split`` is the queries it scores (``fold1_dev``, ``fold2_dev``, ...): a checkpoint chosen
+    on fold N's dev queries may be reported on fold N's test queries only (``dev`` is
+    ``fold1_dev``, which are fold 2's test queries)."""
 
     def __init__(self, scoring: str = "min-l2", split: str = "dev", batch_size: int = 64) -> None:
         self.scoring, self.split, self.batch_size = scoring, split, batch_size

@@ -4,23 +4,42 @@ Every term's raw scores are computed once per pool (and per whitening setting); 
 with a preset is then cheap, so ``--cv`` can try every candidate setting on the dev queries.
 Whitening here is fitted on the corpus vectors alone (all sentences and whole texts of the
 4,205 papers), never on judgments: the same fit ``finesim whiten`` saves into a model.
+
+A figure is labelled test only when nothing was fitted or chosen on its queries: a preset
+carries the query sets it was fitted on (``Preset.fitted_on``), and ``evaluate_hybrid``
+reports the folds whose test queries it never saw as test and the others as ``seen``.
+Every hybrid result is also compared, query by query, with the plain abstract cosine
+(nothing fitted): ``vs_baseline``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
+from finesim._util.progress import progress_bar
 from finesim._util.threads import one_thread
 from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_splits
 from finesim.docsim import FACETS, Doc
 from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
-from finesim.evaluation.csfcube import embed_papers, pool_docs, ranked, score_rankings
+from finesim.evaluation import stats
+from finesim.evaluation.csfcube import (
+    GROUPS,
+    embed_papers,
+    intervals,
+    paired,
+    pool_docs,
+    ranked,
+    score_rankings,
+    split_folds,
+)
 from finesim.fusion.cv import SELECT_METRIC, cross_validate, fit_per_fold
 from finesim.fusion.fuse import fuse
 from finesim.fusion.learn import C as LEARN_C
@@ -31,6 +50,11 @@ from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
 
 Tables = dict[str, dict[str, np.ndarray]]  # pool key -> term -> raw scores of its candidates
+PerQuery = Mapping[str, Mapping[str, float]]
+
+# the baseline every hybrid figure is compared with: one cosine, nothing fitted or chosen
+BASELINE = Preset({"abstract": 1.0}, name="abstract")
+BASELINE_NOTE = "plain abstract cosine (title + abstract, one vector): nothing fitted or chosen"
 
 
 def whiten_docs(docs: Mapping[str, Doc], dim: int | None) -> tuple[dict[str, Doc], Any]:
@@ -138,6 +162,38 @@ def whitening_name(setting: int | None | str) -> str:
     return "off" if setting == "off" else f"whiten-{'all' if setting is None else setting}"
 
 
+def seen_folds(preset: Preset, folds: Sequence[str]) -> list[str]:
+    """Those of ``folds`` holding a query that ``preset`` was fitted or chosen on (its
+    ``fitted_on``: fold2_dev is fold1_test's queries, fold1_dev fold2_test's)."""
+    splits = load_splits()["all"]
+    seen: set[str] = set()
+    for name in preset.fitted_on:
+        benchmark, _, split = name.partition(":")
+        if benchmark != "csfcube":
+            continue
+        if split not in splits:
+            raise FinesimError(
+                f"preset {preset.name!r}: fitted_on {name!r} is no CSFCube split; "
+                f"use csfcube:{' or csfcube:'.join(splits)}"
+            )
+        seen.update(splits[split])
+    return [f for f in folds if seen.intersection(splits[f])]
+
+
+def _split_label(preset: Preset, test: Sequence[str], seen: Sequence[str]) -> str:
+    """What the figures are, in words, when the preset has seen some of the queries."""
+    fitted = ", ".join(preset.fitted_on)
+    if not test:
+        return (
+            f"seen, not a test figure: preset {preset.name!r} was fitted on these queries "
+            f"({fitted})"
+        )
+    return (
+        f"{' + '.join(test)} only; {' + '.join(seen)} = the queries preset {preset.name!r} "
+        f"was fitted on ({fitted}), reported as seen, not test"
+    )
+
+
 def evaluate_hybrid(
     encoder: Encoder,
     preset: Preset,
@@ -146,33 +202,70 @@ def evaluate_hybrid(
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
 ) -> dict[str, Any]:
-    """One preset, no selection: the figures ``score_rankings`` gives for its rankings."""
-    pools, tables = build_tables(
-        encoder, [whitening], preset.terms, batch_size=batch_size, cache=cache
-    )
+    """One preset, no selection: the figures ``score_rankings`` gives for its rankings.
+
+    Folds whose queries the preset was fitted on (``preset.fitted_on``) are left out of the
+    figures and reported under ``seen``; ``split`` then says which folds the figures are."""
+    folds = split_folds(split)
+    seen = seen_folds(preset, folds)
+    clean = [f for f in folds if f not in seen]
+    test = clean or folds  # every fold seen: the figures stay, labelled as seen
+    terms = sorted({*preset.terms, *BASELINE.terms}, key=TERMS.index)
+    settings = ["off"] if whitening == "off" else ["off", whitening]  # the baseline: unwhitened
+    pools, tables = build_tables(encoder, settings, terms, batch_size=batch_size, cache=cache)
     rankings = rank_fused(tables[whitening_name(whitening)], pools, preset)
     result: dict[str, Any] = {
         "model": encoder.source,
         "scoring": "hybrid",
-        "split": split,
+        "split": _split_label(preset, clean, seen) if seen else split,
         "preset": preset.to_json(),
         "whitening": whitening_name(whitening),
+        "fitted_on": list(preset.fitted_on),
     }
-    result.update(score_rankings(rankings, split))
+    result.update(score_rankings(rankings, folds=test))
+    if seen and clean:
+        part = score_rankings(rankings, folds=seen)
+        result["seen"] = {
+            "note": f"preset {preset.name!r} was fitted on these queries: not a test figure",
+            **{k: part[k] for k in (*GROUPS, "folds", "ci95")},
+        }
+    compare_with_baseline(result, tables["off"], pools, test)
     result["primary"], result["score"] = "map", result["all"]["map"]
     result["rankings"] = rankings
     return result
+
+
+def compare_with_baseline(
+    result: dict[str, Any],
+    table: Mapping[str, Mapping[str, np.ndarray]],
+    pools: Sequence[Pool],
+    folds: Sequence[str],
+) -> None:
+    """Add ``baseline`` (the plain abstract cosine's figures on the same queries) and
+    ``vs_baseline`` (the result minus it, paired over queries) to ``result``."""
+    base = score_rankings(rank_fused(table, pools, BASELINE), folds=folds)
+    result["baseline"] = {
+        "scoring": "abstract",
+        "note": BASELINE_NOTE,
+        **{k: base[k] for k in (*GROUPS, "folds", "ci95")},
+    }
+    result["vs_baseline"] = paired(result["per_query"], base["per_query"], folds)
+    result["test_method"] = stats.TEST_METHOD
 
 
 def score_settings(
     tables: Mapping[str, Tables], pools: Sequence[Pool], presets: Mapping[str, Preset]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per-query figures of every ``whitening|preset`` setting (what ``--cv`` chooses from)."""
-    return {
-        f"{white}|{name}": score_rankings(rank_fused(table, pools, preset))["per_query"]
-        for white, table in tables.items()
-        for name, preset in presets.items()
-    }
+    out = {}
+    with progress_bar(True, len(tables) * len(presets), "scoring settings") as advance:
+        for white, table in tables.items():
+            for name, preset in presets.items():
+                ranked = rank_fused(table, pools, preset)
+                out[f"{white}|{name}"] = score_rankings(ranked, with_intervals=False)["per_query"]
+                if advance is not None:
+                    advance(1)
+    return out
 
 
 def evaluate_cv(
@@ -187,7 +280,7 @@ def evaluate_cv(
     """Every (whitening, preset) pair scored on every query; one pair chosen per fold on that
     fold's dev queries ("all" facets together), reported on its test queries."""
     started = time.time()
-    terms = sorted({t for p in candidates.values() for t in p.terms}, key=TERMS.index)
+    terms = sorted({t for p in (*candidates.values(), BASELINE) for t in p.terms}, key=TERMS.index)
     pools, tables = build_tables(encoder, whitening, terms, batch_size=batch_size, cache=cache)
     per_query = score_settings(tables, pools, candidates)
     configs = {
@@ -217,6 +310,12 @@ def evaluate_cv(
             "seconds": time.time() - started,
         }
     )
+    folds = split_folds("test")
+    result["folds"] = folds
+    result["ci95"] = intervals(result["per_query"], folds)
+    result["ci95_method"] = stats.INTERVAL_METHOD
+    if "off" in tables:
+        compare_with_baseline(result, tables["off"], pools, folds)
     result["primary"], result["score"] = "map", result["all"]["map"]
     return result
 
@@ -234,6 +333,7 @@ def learned_rankings(
     chosen: dict[str, dict[str, Any]] = {}
     for fold, (preset, test) in fit_per_fold(table, grades, load_splits(), terms, c=c).items():
         rankings.update(rank_fused(table, [p for p in pools if p.key in set(test)], preset))
+        preset = dataclasses.replace(preset, fitted_on=(f"csfcube:{fold}_dev",))
         chosen[fold] = {"config": "off|learned", "whitening": "off", "preset": preset.to_json()}
     return rankings, chosen
 
@@ -257,6 +357,8 @@ def evaluate_learned(
         "chosen": chosen,
     }
     result.update(score_rankings(rankings))
+    if "abstract" in terms:
+        compare_with_baseline(result, tables["off"], pools, result["folds"])
     result["seconds"] = time.time() - started
     result["primary"], result["score"] = "map", result["all"]["map"]
     result["rankings"] = rankings

@@ -16,6 +16,7 @@ import numpy as np
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 
 GROUPS = ("background", "method", "result", "all")
 
@@ -60,9 +61,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _sts_section(result: dict[str, Any], folder: Path, prefix: str) -> str:
     plt = _pyplot()
     tasks = result["tasks"]
-    rows = [[t, r["spearman"], r["pearson"], r["n"]] for t, r in tasks.items()]
-    rows.append(["avg", result["avg"]["spearman"], result["avg"]["pearson"], ""])
-    parts = [_table(["task", "Spearman", "Pearson", "pairs"], rows)]
+    from finesim.evaluation.stats import with_interval
+
+    def cells(r: dict[str, Any], ci: dict[str, Any]) -> list[str]:
+        return [with_interval(r[m], ci.get(m)) for m in ("spearman", "pearson")]
+
+    rows: list[list[object]] = [[t, *cells(r, r.get("ci95", {})), r["n"]] for t, r in tasks.items()]
+    rows.append(["avg", *cells(result["avg"], result.get("ci95", {}).get("avg", {})), ""])
+    parts = [_table(["task", "Spearman [95% CI]", "Pearson [95% CI]", "pairs"], rows)]
     scatter = result.get("predictions", {})
     if scatter:
         cols = min(4, len(scatter))
@@ -82,8 +88,16 @@ def _sts_section(result: dict[str, Any], folder: Path, prefix: str) -> str:
 
 def _csfcube_section(result: dict[str, Any], folder: Path, prefix: str) -> str:
     plt = _pyplot()
-    rows = [[g, result[g]["map"], result[g]["ndcg%20"], result[g]["mrr"]] for g in GROUPS]
-    parts = [_table(["facet", "MAP", "NDCG%20", "MRR"], rows)]
+    from finesim.evaluation.stats import with_interval
+
+    ci = result.get("ci95", {})
+    rows = [
+        [g, *(with_interval(result[g][m], ci.get(g, {}).get(m)) for m in ("map", "ndcg%20"))]
+        + [result[g]["mrr"]]
+        for g in GROUPS
+    ]
+    parts = [f"<p>{html.escape(str(result.get('split', '')))}</p>"]
+    parts.append(_table(["facet", "MAP [95% CI]", "NDCG%20 [95% CI]", "MRR"], rows))
     fig, (bars, spread) = plt.subplots(1, 2, figsize=(10, 3.5))
     x = np.arange(len(GROUPS))
     bars.bar(x - 0.2, [result[g]["map"] for g in GROUPS], 0.4, label="MAP")
@@ -161,8 +175,8 @@ def load_result(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FinesimError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: not a JSON result ({e})") from None
+    except (OSError, *JSON_ERRORS) as e:
+        raise FinesimError(f"{path}: not a JSON result ({json_problem(e)})") from None
     if not isinstance(data, dict):
         raise FinesimError(f"{path}: not a finesim evaluation result")
     try:
@@ -172,9 +186,15 @@ def load_result(path: Path) -> dict[str, Any]:
     return data
 
 
-def compare(paths: Sequence[Path], folder: Path) -> Path:
-    """A page with the runs side by side: one table and one grouped bar chart per kind."""
+def compare(paths: Sequence[Path], folder: Path, summary: dict[str, Any] | None = None) -> Path:
+    """A page with the runs side by side: one table and one grouped bar chart per kind, then
+    the intervals and paired tests (``summary``: ``compare.compare_results``'s, computed here
+    when not given)."""
+    from finesim.evaluation.compare import compare_results, summary_lines
+
     runs = [(p, load_result(p)) for p in paths]
+    if summary is None:
+        summary = compare_results([(str(p), r) for p, r in runs])
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     sections = []
@@ -196,4 +216,6 @@ def compare(paths: Sequence[Path], folder: Path) -> Path:
         ax.legend(fontsize=8)
         image = _save(fig, folder, f"compare-{k}.png")
         sections.append(f"<h2>{k.upper()}</h2>{table}<img src='{image}' alt='{k}'>")
+    text = html.escape("\n".join(summary_lines(summary)))
+    sections.append(f"<h2>Intervals and paired tests</h2><pre>{text}</pre>")
     return _write_page(folder, "finesim comparison", sections)

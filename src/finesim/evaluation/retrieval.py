@@ -19,6 +19,7 @@ from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.data.beir import Qrels, judged_queries, read_corpus, read_qrels
+from finesim.evaluation import stats
 from finesim.evaluation.trec_metrics import DEFAULT_MEASURES, evaluate, mean_scores, trec_order
 from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
@@ -188,10 +189,16 @@ def retrieve(
 def summarize(
     qrels: Qrels, run: Mapping[str, Mapping[str, float]], *, per_query: bool = False
 ) -> dict[str, Any]:
-    """Mean nDCG@10, MAP@100, Recall@100, MRR@10 (x100) with ``primary``/``score`` keys."""
+    """Mean nDCG@10, MAP@100, Recall@100, MRR@10 (x100) with ``primary``/``score`` keys, and
+    each mean's 95% interval over the queries (``ci95``)."""
     figures = evaluate(qrels, run, DEFAULT_MEASURES)
     result: dict[str, Any] = {**mean_scores(figures), "n_queries": len(figures)}
     result.update(primary=PRIMARY, score=result[PRIMARY])
+    names = list(next(iter(figures.values()), {}))
+    result["ci95"] = {
+        m: stats.mean_interval([[100.0 * q[m] for q in figures.values()]]) for m in names
+    }
+    result["ci95_method"] = stats.INTERVAL_METHOD
     if per_query:
         result["per_query"] = figures
     return result

@@ -4,7 +4,10 @@ Spearman and Pearson (x100) between gold scores and the cosine similarity of the
 sentences' vectors; dot, negative euclidean and negative manhattan as sentence-transformers'
 ``EmbeddingSimilarityEvaluator`` reports them. STS12-16 use SimCSE's "all" setting: every
 subset of a year concatenated into one correlation; per-subset, mean and weighted-mean figures
-come along (SentEval's ``mean``/``wmean``).
+come along (SentEval's ``mean``/``wmean``). Each task's Spearman and Pearson carry a 95%
+interval (``ci95``: sentence pairs resampled, ``finesim.evaluation.stats``), the average one
+built from the same resamples; ``per_pair`` keeps every pair's gold score and cosine, so two
+results can be compared pair by pair (``finesim report compare``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from finesim._util.errors import FinesimError
 from finesim.data.sts import TASKS, ScoredPairs, load_task
+from finesim.evaluation import stats
 from finesim.evaluation.correlation import pearson, spearman
 from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
@@ -90,15 +94,26 @@ def evaluate_sts(
         raise FinesimError(f"unknown variant {variant!r}; use raw or senteval")
     results: dict[str, Any] = {}
     predictions: dict[str, Any] = {}
-    for task in parse_tasks(tasks):
+    per_pair: dict[str, Any] = {}
+    resampled = []
+    for number, task in enumerate(parse_tasks(tasks)):
         pairs = load_task(task, split, variant)
         n = len(pairs)
         vectors = encode_cached(
             encoder, pairs.sentences1 + pairs.sentences2, batch_size=batch_size, cache=cache
         )
         results[task] = score_pairs(pairs, vectors[:n], vectors[n:])
+        cosine = pair_similarities(vectors[:n], vectors[n:])["cosine"]
+        distribution = stats.correlation_bootstrap(pairs.scores, cosine, stream=number)
+        if distribution is not None:
+            resampled.append(distribution)
+            spearman_ci, pearson_ci = stats.percentile_interval(distribution)
+            results[task]["ci95"] = {"spearman": spearman_ci, "pearson": pearson_ci}
+        per_pair[task] = {
+            "gold": pairs.scores.tolist(),
+            "cosine": [round(float(c), 6) for c in cosine],
+        }
         if keep_predictions:
-            cosine = pair_similarities(vectors[:n], vectors[n:])["cosine"]
             predictions[task] = {"gold": pairs.scores.tolist(), "cosine": cosine.tolist()}
     avg = {m: float(np.mean([r[m] for r in results.values()])) for m in ("spearman", "pearson")}
     out = {
@@ -110,6 +125,12 @@ def evaluate_sts(
         "primary": "spearman",
         "score": avg["spearman"],
     }
+    if len(resampled) == len(results):
+        # each task resampled on its own; the average of the resampled correlations
+        spearman_ci, pearson_ci = stats.percentile_interval(np.mean(resampled, axis=0))
+        out["ci95"] = {"avg": {"spearman": spearman_ci, "pearson": pearson_ci}}
+        out["ci95_method"] = stats.INTERVAL_METHOD
+    out["per_pair"] = per_pair
     if keep_predictions:
         out["predictions"] = predictions
     return out

@@ -1,9 +1,11 @@
 """Facet tagging: which sentences of an abstract are background, method, result or other.
 
-A linear classifier on each sentence's embedding plus where the sentence sits in its abstract
+A linear classifier on each sentence's features plus where the sentence sits in its abstract
 (backgrounds come first, results last). Objective counts as background, as in Aspire. The
-tagger remembers the fingerprint of the encoder it was trained with and refuses any other,
-since its weights mean nothing for another model's vectors.
+features are either the sentence's embedding (``fit``) or its words (``fit_text``, TF-IDF,
+``finesim.facets.text``). An embedding tagger remembers the fingerprint of the encoder it was
+trained with and refuses any other, since its weights mean nothing for another model's
+vectors; a text tagger works with every encoder (the one shipped with finesim is one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from finesim._util.errors import FinesimError
 from finesim.data.documents import facet_of
+from finesim.facets.text import TextFeatures
 from finesim.models.heads import LinearHead
 
 CLASSES = ("background", "method", "result", "other")
@@ -44,10 +47,16 @@ def features(vectors: np.ndarray) -> np.ndarray:
 
 
 class FacetTagger:
-    """Predicts a facet per sentence from the sentence vectors of one abstract."""
+    """Predicts a facet per sentence of one abstract from its vectors or its text."""
 
-    def __init__(self, head: LinearHead) -> None:
+    def __init__(self, head: LinearHead, text: TextFeatures | None = None) -> None:
         self.head = head
+        self.text = text  # None: the features are sentence vectors
+
+    @property
+    def reads_text(self) -> bool:
+        """True for a tagger on the sentences' words (any encoder), False on their vectors."""
+        return self.text is not None
 
     @property
     def fingerprint(self) -> str:
@@ -72,8 +81,42 @@ class FacetTagger:
         y = [tag_class(label) for doc in labels for label in doc]
         return cls(LinearHead.fit(x, y, c=c, meta={"kind": "facet-tagger", **(meta or {})}))
 
-    def predict(self, vectors: np.ndarray) -> list[str]:
-        """One facet per sentence of one abstract."""
+    @classmethod
+    def fit_text(
+        cls,
+        sentences: Sequence[Sequence[str]],
+        labels: Sequence[Sequence[str]],
+        *,
+        c: float = 4.0,
+        terms: int = 4000,
+        meta: dict[str, Any] | None = None,
+    ) -> FacetTagger:
+        """Fit on abstracts' words: ``sentences[i]`` are the sentences of abstract ``i``."""
+        from scipy import sparse
+
+        flat = [s for doc in sentences for s in doc]
+        y = [tag_class(label) for doc in labels for label in doc]
+        text = TextFeatures.fit(flat, y, terms=terms)
+        positions = np.concatenate([position_features(len(doc)) for doc in sentences])
+        x = sparse.hstack([text.transform(flat), sparse.csr_matrix(positions)]).tocsr()
+        info = {"kind": "facet-tagger", **(meta or {}), "features": "text", "terms": text.dim}
+        head = LinearHead.fit(x, y, c=c, meta={**info, "text_features": text.to_json()})
+        return cls(head, text)
+
+    def predict(
+        self, vectors: np.ndarray | None, sentences: Sequence[str] | None = None
+    ) -> list[str]:
+        """One facet per sentence of one abstract: from its sentence vectors, or (a text
+        tagger) its sentences."""
+        if self.text is not None:
+            if sentences is None:
+                raise FinesimError("this facet tagger reads the sentences' text; none was given")
+            if not sentences:
+                return []
+            words = self.text.transform(sentences).toarray()
+            return self.head.predict(np.concatenate([words, position_features(len(words))], 1))
+        if vectors is None:
+            raise FinesimError("this facet tagger reads sentence vectors; none were given")
         return self.head.predict(features(vectors)) if len(vectors) else []
 
     def check(self, fingerprint: str) -> None:
@@ -93,20 +136,30 @@ class FacetTagger:
         head = LinearHead.load(folder)
         if head.meta.get("kind") != "facet-tagger":
             raise FinesimError(f"{folder}: not a facet tagger (made by `finesim facets train`)")
-        return cls(head)
+        if head.meta.get("features") != "text":
+            return cls(head)
+        try:
+            text = TextFeatures.from_json(head.meta.get("text_features"))
+        except FinesimError as e:
+            raise FinesimError(f"{folder}: {e}") from None
+        if head.weight.shape[1] != text.dim + POSITION_FEATURES:
+            raise FinesimError(f"{folder}: weights do not match {text.dim} terms")
+        return cls(head, text)
 
 
 def fill_labels(
-    tagger: FacetTagger, documents: Sequence[Any], vectors: Sequence[np.ndarray]
+    tagger: FacetTagger, documents: Sequence[Any], vectors: Sequence[np.ndarray] | None
 ) -> int:
     """Give every document without labels the tagger's; returns how many were labelled.
 
     ``documents`` are ``finesim.data.documents.Document``; ``vectors[i]`` the sentence vectors
-    of ``documents[i]``.
+    of ``documents[i]`` (None for a text tagger, which reads the sentences).
     """
+    if vectors is not None and len(vectors) != len(documents):
+        raise ValueError(f"{len(vectors)} vector blocks for {len(documents)} documents")
     done = 0
-    for doc, vecs in zip(documents, vectors, strict=True):
+    for i, doc in enumerate(documents):
         if doc.labels is None:
-            doc.labels = tagger.predict(vecs)
+            doc.labels = tagger.predict(None if vectors is None else vectors[i], doc.sentences)
             done += 1
     return done

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.fusion.terms import SENTENCE_TERMS, TERMS
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ class Preset:
     rrf_k: float = 60.0
     name: str = ""
     note: dict[str, Any] = field(default_factory=dict, compare=False)
+    # the query sets whose judgments chose or fitted the weights, ``benchmark:split`` (e.g.
+    # ``csfcube:fold2_dev``): an evaluation on those queries is not a test figure
+    fitted_on: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.weights if t not in TERMS]
@@ -61,6 +65,8 @@ class Preset:
         out["weights"] = {t: float(self.weights[t]) for t in self.terms}
         if self.fusion == "rrf":
             out["rrf_k"] = self.rrf_k
+        if self.fitted_on:
+            out["fitted_on"] = list(self.fitted_on)
         if self.note:
             out["note"] = self.note
         return out
@@ -100,17 +106,26 @@ def load_preset(name_or_path: str | None = None) -> Preset:
 def _read_preset(path: Path) -> Preset:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, *JSON_ERRORS) as e:
+        raise FinesimError(f"{path}: cannot read the preset ({json_problem(e)})") from None
+    try:
         return Preset(
             weights={str(k): float(v) for k, v in data["weights"].items()},
             fusion=str(data.get("fusion", "weighted")),
             rrf_k=float(data.get("rrf_k", 60.0)),
             name=str(data.get("name", path.stem)),
             note=dict(data.get("note", {})),
+            fitted_on=_fitted_on(data.get("fitted_on", [])),
         )
-    except (OSError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: cannot read the preset ({e})") from None
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise FinesimError(f"{path}: bad preset ({e}); expected weights {{term: w}}") from None
+
+
+def _fitted_on(value: Any) -> tuple[str, ...]:
+    """``fitted_on`` of a preset file: a list of ``benchmark:split`` names."""
+    if isinstance(value, str) or not all(isinstance(v, str) and ":" in v for v in value):
+        raise ValueError("fitted_on must be a list of benchmark:split names")
+    return tuple(value)
 
 
 def explaining_term(preset: Preset) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def encode_cached(
     if missing:
         missing.sort(key=len, reverse=True)
         if show_progress is None:
-            show_progress = len(missing) >= 1024 and sys.stderr.isatty()
+            show_progress = len(missing) >= 1024  # a bar at a terminal, log lines elsewhere
         blocks = encoder.encode_iter(
             missing,
             batch_size=batch_size,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -128,7 +127,11 @@ class Encoder(nn.Module):
             export_onnx(self, out, int8=True, overwrite=True)
 
         self.backend, self._onnx = open_backend(
-            folder, backend, pooling=self.pooling, export=export, source=self.source
+            folder,
+            backend,
+            fingerprint=lambda: self.fingerprint(backend="torch"),
+            export=export,
+            source=self.source,
         )
 
     # ---- description -------------------------------------------------------------------
@@ -170,15 +173,17 @@ class Encoder(nn.Module):
             "parameters": sum(p.numel() for p in self.parameters()),
         }
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, backend: str | None = None) -> str:
         """A hash of the weights, tokenizer and settings: equal fingerprints, equal vectors.
 
         Computed from what is in memory (not file names or dates), so a model changed by
         training gets a new fingerprint and caches keyed by it never serve stale vectors.
+        ``backend``: whose vectors (default the backend this encoder runs); an ONNX export
+        records its torch weights' fingerprint, ``fingerprint(backend="torch")``.
         """
         digest = hashlib.blake2b(digest_size=16)
         settings = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
-        settings.append(getattr(self, "backend", "torch"))  # int8 vectors differ from fp32
+        settings.append(backend or getattr(self, "backend", "torch"))  # int8 differs from fp32
         digest.update(repr(settings).encode())
         digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
         for name, tensor in self.state_dict().items():
@@ -328,7 +333,7 @@ class Encoder(nn.Module):
         if not all(isinstance(t, str) for t in batch):
             raise TypeError("encode takes a string or a list of strings")
         if show_progress is None:
-            show_progress = len(batch) >= 1024 and sys.stderr.isatty()
+            show_progress = len(batch) >= 1024  # a bar at a terminal, log lines elsewhere
         blocks = (
             list(
                 self.encode_iter(

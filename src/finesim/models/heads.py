@@ -16,6 +16,7 @@ import numpy as np
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 
 WEIGHTS, META = "head.safetensors", "head.json"
 
@@ -98,8 +99,8 @@ class LinearHead:
             tensors = load_file(str(folder / WEIGHTS))
             weight, bias = tensors["weight"], tensors["bias"]
             classes = [str(c) for c in meta.pop("classes")]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise FinesimError(f"{folder}: unreadable classifier ({e})") from None
+        except (OSError, *JSON_ERRORS, KeyError, TypeError, AttributeError) as e:
+            raise FinesimError(f"{folder}: unreadable classifier ({json_problem(e)})") from None
         except Exception as e:  # safetensors raises its own error type for a corrupt file
             raise FinesimError(f"{folder / WEIGHTS}: unreadable weights ({e})") from None
         if weight.shape[0] != len(classes) or bias.shape != (len(classes),):

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.models.dense import Dense
 from finesim.models.pooling import ST_NAMES, canonical_mode, needs_hidden_states
 from finesim.models.whitening import MARKER as WHITENING_MARKER
@@ -49,11 +51,34 @@ class Parts:
     do_lower_case: bool = False
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, expected: type = dict) -> Any:
+    """A model config file: a JSON object (``expected=list``: a list), else a one-line error."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: cannot read model config ({e})") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, *JSON_ERRORS) as e:
+        raise FinesimError(f"{path}: cannot read model config ({json_problem(e)})") from None
+    if not isinstance(data, expected):
+        kind = "list" if expected is list else "object"
+        raise FinesimError(f"{path}: not a model config (expected a JSON {kind})")
+    return data
+
+
+def _weights_file(folder: Path) -> Path:
+    """The weights file of ``folder`` to name in an error (the first shard if sharded)."""
+    found = sorted(folder.glob("*.safetensors"))
+    return found[0] if found else folder / "pytorch_model.bin"
+
+
+def _modules(path: Path) -> list[dict[str, Any]]:
+    """``modules.json``: its entries, checked, in ``idx`` order."""
+    modules = _read_json(path, list)
+    for module in modules:
+        if not isinstance(module, dict) or not isinstance(module.get("path", ""), str):
+            raise FinesimError(f"{path}: each module must be an object with a 'path' string")
+        idx = module.get("idx", 0)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise FinesimError(f"{path}: module 'idx' {idx!r} is not an integer")
+    return sorted(modules, key=lambda m: int(m.get("idx", 0)))
 
 
 def _weights_kind(folder: Path) -> str:
@@ -79,6 +104,7 @@ def load_transformer(folder: Path, *, trust_pickle: bool, hidden_states: bool) -
     """A transformers AutoModel from a local folder, safetensors first."""
     if not (folder / "config.json").is_file():
         raise FinesimError(f"{folder}: not a model folder (no config.json or modules.json)")
+    _read_json(folder / "config.json")  # a bad file named here, not deep in transformers
     kind = _weights_kind(folder)
     if kind == "none":
         raise FinesimError(f"{folder}: no model weights (model.safetensors) in the folder")
@@ -96,7 +122,12 @@ def load_transformer(folder: Path, *, trust_pickle: bool, hidden_states: bool) -
             use_safetensors=kind == "safetensors",
             weights_only=True,
         )
-    except (OSError, ValueError, KeyError) as e:
+    except SafetensorError as e:
+        raise FinesimError(
+            f"{_weights_file(folder)}: unreadable weights, truncated or corrupt ({e})"
+        ) from None
+    except (OSError, ValueError, KeyError, RecursionError, RuntimeError, TypeError) as e:
+        # RuntimeError: a pickle or tensor shapes that do not fit the config
         raise FinesimError(f"{folder}: cannot load the transformer ({e})") from None
 
 
@@ -122,22 +153,28 @@ def _load_dense(folder: Path, *, trust_pickle: bool) -> Dense:
     except (KeyError, ValueError) as e:
         raise FinesimError(f"{folder / 'config.json'}: bad Dense config ({e})") from None
     kind = _weights_kind(folder)
-    if kind == "safetensors":
-        state = load_file(str(folder / "model.safetensors"))
-    elif kind == "pickle":
-        if not trust_pickle:
-            _refuse_pickle(folder)
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    else:
+    if kind == "none":
         raise FinesimError(f"{folder}: Dense module without weights")
-    dense.load_state_dict({k: v for k, v in state.items() if k.startswith("linear.")})
+    if kind == "pickle" and not trust_pickle:
+        _refuse_pickle(folder)
+    try:
+        if kind == "safetensors":
+            state = load_file(str(folder / "model.safetensors"))
+        else:
+            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        dense.load_state_dict({k: v for k, v in state.items() if k.startswith("linear.")})
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise FinesimError(f"{_weights_file(folder)}: unreadable Dense weights ({e})") from None
     return dense
 
 
 def _pooling_modes(folder: Path) -> tuple[str, ...]:
     override = folder / FINESIM_POOLING_FILE
     if override.is_file():
-        return tuple(canonical_mode(m) for m in _read_json(override)["modes"])
+        modes = _read_json(override).get("modes")
+        if not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes):
+            raise FinesimError(f"{override}: 'modes' must be a list of pooling names")
+        return tuple(canonical_mode(m) for m in modes)
     cfg = _read_json(folder / "config.json")
     if "pooling_mode" in cfg:  # sentence-transformers >= 6
         raw = cfg["pooling_mode"]
@@ -173,7 +210,7 @@ def load_parts(
             transformer, tokenizer, modes, [], False, default_max_length(transformer, tokenizer)
         )
 
-    modules = _read_json(modules_file)
+    modules = _modules(modules_file)
     modes = ("mean",)
     dense: list[Dense] = []
     normalize = False
@@ -181,7 +218,7 @@ def load_parts(
     lower = False
     transformer_dir = folder
     skip_normalize = False
-    for module in sorted(modules, key=lambda m: int(m.get("idx", 0))):
+    for module in modules:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         sub = folder / module.get("path", "")
         if kind == "Transformer":
@@ -189,6 +226,10 @@ def load_parts(
             bert_cfg = sub / "sentence_bert_config.json"
             cfg = _read_json(bert_cfg) if bert_cfg.is_file() else {}
             max_length = cfg.get("max_seq_length")
+            if max_length is not None and (
+                isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+            ):
+                raise FinesimError(f"{bert_cfg}: max_seq_length {max_length!r} is not a length")
             lower = bool(cfg.get("do_lower_case", False))
         elif kind == "Pooling":
             modes = _pooling_modes(sub)
@@ -219,7 +260,7 @@ def load_parts(
 def _load_tokenizer(folder: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as e:
+    except Exception as e:  # tokenizers raises a plain Exception for a bad tokenizer.json
         raise FinesimError(f"{folder}: cannot load the tokenizer ({e})") from None
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise FinesimError(f"{folder}: finesim needs a fast (tokenizers) tokenizer: tokenizer.json")

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.models.dense import Dense
 
 MARKER = "finesim_whitening.json"
@@ -125,8 +126,8 @@ def load_whitening(dense: Dense, folder: Path) -> Whitening:
     try:
         marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
         pre = bool(marker["pre_normalize"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise FinesimError(f"{folder / MARKER}: bad whitening record ({e})") from None
+    except (OSError, *JSON_ERRORS, KeyError, TypeError) as e:
+        raise FinesimError(f"{folder / MARKER}: bad whitening record ({json_problem(e)})") from None
     if dense.activation_name != IDENTITY:
         raise FinesimError(f"{folder}: a whitening layer must have the identity activation")
     layer = Whitening(dense.linear.in_features, dense.linear.out_features, pre)

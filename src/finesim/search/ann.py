@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.progress import progress_bar
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 PRECISIONS = ("float32", "float16", "int8")
 FLAT_LIMIT = 50_000  # brute force over more takes tens of ms a query sentence on 2 cores
 IVF_LIMIT = 5_000_000
 HNSW_LINKS = 32
+ADD_BLOCK = 100_000  # vectors added to faiss at a time (progress is reported between)
 CODECS = {"float32": "Flat", "float16": "SQfp16", "int8": "SQ8"}
 
 
@@ -95,7 +97,13 @@ class Ann:
     def add(self, vectors: np.ndarray) -> None:
         if not self.trained:
             self.train(vectors)
-        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        # in blocks, so that building a large graph (HNSW: minutes) reports its progress
+        block = ADD_BLOCK if self.kind != "flat" else max(len(vectors), 1)
+        with progress_bar(len(vectors) > block, len(vectors), "indexing vectors") as advance:
+            for start in range(0, len(vectors), block):
+                self.index.add(np.ascontiguousarray(vectors[start : start + block], np.float32))
+                if advance is not None:
+                    advance(len(vectors[start : start + block]))
 
     def search(
         self, queries: np.ndarray, k: int, *, ef_search: int = 128, nprobe: int = 32

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS
 from finesim.data.documents import Document
 
 TEXTS, OFFSETS = "docs.jsonl", "docs.offsets.npy"
@@ -59,7 +60,7 @@ class DocStore:
     def _parse(self, line: bytes, position: int) -> dict[str, Any]:
         try:
             record: dict[str, Any] = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except JSON_ERRORS:
             raise FinesimError(f"{self.path}: document {position} is unreadable") from None
         return record
 
@@ -80,8 +81,12 @@ class DocStore:
     @classmethod
     def load(cls, folder: Path, count: int) -> DocStore:
         path = folder / TEXTS
-        offsets = np.load(folder / OFFSETS)
-        if len(offsets) != count + 1 or int(offsets[-1]) != path.stat().st_size:
+        try:
+            offsets = np.load(folder / OFFSETS)
+        except (OSError, ValueError) as e:
+            raise FinesimError(f"{folder / OFFSETS}: unreadable ({e})") from None
+        size = path.stat().st_size
+        if offsets.ndim != 1 or len(offsets) != count + 1 or int(offsets[-1]) != size:
             raise FinesimError(f"{folder / OFFSETS}: does not match {path}")
         return cls(path, offsets)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.facets.tagger import FacetTagger
 from finesim.search import store
 from finesim.search.ann import Ann
@@ -72,14 +73,19 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         model = meta["model"]
         n_docs, n_sent = int(meta["documents"]), int(meta["sentences"])
         kind, precision = str(meta["kind"]), str(meta["precision"])
-    except (KeyError, TypeError, ValueError) as e:
+        dim, source, fingerprint = int(model["dim"]), str(model["source"]), model["fingerprint"]
+        search = meta.get("search") or {}
+        if not isinstance(search, dict):
+            raise TypeError("'search' is not an object")
+        search = {key: int(search[key]) for key in ("ef_search", "nprobe") if key in search}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise FinesimError(f"{folder / store.MANIFEST}: incomplete manifest ({e})") from None
     ann = Ann.load(folder / ANN, kind)
     ids = _load(folder / IDS, lambda p: json.loads(p.read_text(encoding="utf-8")))
     doc_start = _load(folder / STARTS, np.load)
     labels = _load(folder / LABEL_FILE, np.load)
     means = _load(folder / MEANS, np.load)
-    _agree(folder / ANN, ann.size == n_sent and ann.dim == int(model["dim"]))
+    _agree(folder / ANN, ann.size == n_sent and ann.dim == dim)
     _agree(folder / IDS, isinstance(ids, list) and len(ids) == n_docs)
     _agree(folder / STARTS, len(doc_start) == n_docs + 1 and int(doc_start[-1]) == n_sent)
     _agree(folder / LABEL_FILE, len(labels) == n_sent)
@@ -89,8 +95,8 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         spec = EncoderSpec.from_json(meta["encoder"], f"{folder / store.MANIFEST}: encoder")
     return {
         "ann": ann,
-        "model": str(model["source"]),
-        "fingerprint": str(model["fingerprint"]),
+        "model": source,
+        "fingerprint": str(fingerprint),
         "precision": precision,
         "ids": [str(i) for i in ids],
         "doc_start": doc_start.astype(np.int64),
@@ -101,7 +107,7 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         "titles": _vectors(folder, meta, "titles", TITLES, (n_docs, ann.dim)),
         "docs": DocStore.load(folder, n_docs),
         "tagger": FacetTagger.load(folder / TAGGER) if meta.get("tagger") else None,
-        "search_params": meta.get("search"),
+        "search_params": search or None,
         "spec": spec,
     }
 
@@ -119,8 +125,8 @@ def _vectors(
 def _load(path: Path, reader: Callable[[Path], Any]) -> Any:
     try:
         return reader(path)
-    except (OSError, ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        raise FinesimError(f"{path}: unreadable ({e})") from None
+    except (OSError, *JSON_ERRORS) as e:  # JSONDecodeError is a ValueError
+        raise FinesimError(f"{path}: unreadable ({json_problem(e)})") from None
 
 
 def _agree(path: Path, ok: bool) -> None:

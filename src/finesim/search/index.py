@@ -249,7 +249,7 @@ class Index:
     # ---- persistence -------------------------------------------------------------------
 
     def save(self, path: Path | str | None = None, *, overwrite: bool = False) -> Path:
-        """Write the index folder atomically (temp folder, then rename)."""
+        """Write the index folder atomically (written beside the target, then swapped in)."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise FinesimError("no path to save the index to")

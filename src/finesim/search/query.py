@@ -58,5 +58,5 @@ def make_query(
     if index.encoder is None:
         raise FinesimError("a text query needs the index's model (Index.use(encoder))")
     vectors = index.encoder.encode(sentences)
-    labels = index.tagger.predict(vectors) if index.tagger is not None else None
+    labels = index.tagger.predict(vectors, sentences) if index.tagger is not None else None
     return SearchQuery(Doc(vectors, labels), sentences, facet)

@@ -1,9 +1,10 @@
 """The index folder on disk: a manifest that lists every file with its size and checksum.
 
-An index is written into a temp folder beside its target and renamed into place, so readers
-see the old index or the new one, never a mix. ``read_manifest`` checks every file against
-the manifest before anything is loaded: a truncated, corrupt, missing or foreign file is an
-error naming it, never a silently wrong search result.
+An index is written into a temp folder beside its target and swapped in for it in one atomic
+step (``finesim._util.atomic``), so readers see the old index or the new one, never a mix.
+``read_manifest`` checks every file against the manifest before anything is loaded: a
+truncated, corrupt, missing or foreign file is an error naming it, never a silently wrong
+search result.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 
 FORMAT = "finesim-index"
 VERSION = 1
@@ -54,8 +56,8 @@ def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         raise FinesimError(f"{path}: missing; {folder} is not a finesim index (or is incomplete)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: unreadable index manifest ({e})") from None
+    except (OSError, *JSON_ERRORS) as e:
+        raise FinesimError(f"{path}: unreadable index manifest ({json_problem(e)})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise FinesimError(f"{path}: not a finesim index manifest")
     if manifest.get("version") != VERSION:

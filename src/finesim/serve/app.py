@@ -1,37 +1,52 @@
 """The HTTP API: OpenAI-compatible embeddings, similarity, faceted search, health, metrics, page.
 
 Every error is JSON in OpenAI's shape (``{"error": {"message", ...}}``) with one line that
-names the field; a bug answers 500 "internal server error" and is logged, never shown.
+names the field; a bug answers 500 "internal server error" and is logged, never shown. Every
+request has a time budget (``Limits.timeout``): past it, it answers 503 with Retry-After and
+its work is dropped where it can be (queued texts, a search not yet started). A search is
+bounded before it starts: candidates and their cost (``Limits.max_candidates``,
+``max_search_cost``), and how many may wait (``max_searches``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.data.documents import split_sentences
 from finesim.docsim.scoring import unit
 from finesim.fusion.preset import Preset, preset_names, shipped_preset
+from finesim.search.hybrid import HYBRID
 from finesim.serve.batcher import QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
-from finesim.serve.middleware import Guard, error_body
-from finesim.serve.schemas import EmbeddingsRequest, SearchRequest, SimilarityRequest
-from finesim.serve.service import Service
+from finesim.serve.middleware import ASGIApp, Guard, error_body
+from finesim.serve.schemas import (
+    EmbeddingsRequest,
+    ErrorResponse,
+    SearchRequest,
+    SimilarityRequest,
+)
+from finesim.serve.service import Busy, Service, Ticket, TimedOut
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 RETRY_AFTER = "1"  # seconds a client should wait after a 503
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -43,7 +58,12 @@ class ApiError(Exception):
 
 
 def _error(status: int, message: str, param: str | None = None, **headers: str) -> Response:
-    kind = {401: "authentication_error", 404: "not_found_error", 503: "overloaded_error"}
+    kind = {
+        401: "authentication_error",
+        404: "not_found_error",
+        500: "server_error",
+        503: "overloaded_error",
+    }
     body = error_body(status, message, kind.get(status, "invalid_request_error"), param)
     return Response(body, status, headers=headers or None, media_type="application/json")
 
@@ -80,12 +100,23 @@ def _texts(value: object, field: str, service: Service) -> list[str]:
     for i, text in enumerate(texts):
         if not text.strip():
             raise ApiError(422, f"field {field!r}: text {i} is empty", field)
+        if not text.isprintable() and _unpaired_surrogate(text):
+            raise ApiError(422, f"field {field!r}: text {i} is not valid Unicode", field)
         if len(text) > limits.max_chars:
             raise ApiError(
                 422, f"field {field!r}: text {i} has {len(text)} characters, at most "
                 f"{limits.max_chars}", field
             )  # fmt: skip
     return texts
+
+
+def _unpaired_surrogate(text: str) -> bool:
+    """True for a text JSON can carry but UTF-8 cannot (a lone ``\\ud800``): no model reads it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 async def _encode(service: Service, texts: list[str]) -> Result:
@@ -96,7 +127,28 @@ async def _encode(service: Service, texts: list[str]) -> Result:
         raise ApiError(503, "the server is busy (request queue full); retry later") from None
     finally:
         service.metrics.queue_depth.set(service.batcher.depth)
-    return await asyncio.wrap_future(future)
+    # cancelling the wait (time budget, or the client went away) cancels the queued texts
+    return await _within(service, service.ticket(), asyncio.wrap_future(future))
+
+
+async def _within(service: Service, ticket: Ticket, work: Awaitable[T]) -> T:
+    """``work``'s result, or 503 once ``ticket``'s time is spent; either way, and when the
+    client goes away (the task is cancelled), the ticket tells the work to stop."""
+    try:
+        return await asyncio.wait_for(work, ticket.left())
+    except asyncio.TimeoutError:
+        ticket.abandoned.set()
+        service.metrics.timeouts.inc()
+        raise ApiError(
+            503,
+            f"the request ran past the server's time budget ({ticket.timeout:g} s); retry later",
+        ) from None
+    except asyncio.CancelledError:
+        ticket.abandoned.set()
+        raise
+    except TimedOut as e:  # the work saw its ticket spent first
+        service.metrics.timeouts.inc()
+        raise ApiError(503, f"{e}; retry later") from None
 
 
 def _check_model(service: Service, model: str | None) -> None:
@@ -119,6 +171,15 @@ def _hits(index: Any, hits: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+async def _body_problem(request: Request) -> str | None:
+    """Why the body is not JSON, in a few words (nesting too deep, a 5,000-digit integer...)."""
+    try:
+        json.loads(await request.body())
+    except JSON_ERRORS as e:
+        return f"the request body is not valid JSON ({json_problem(e)})"
+    return None
+
+
 def _add_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -133,11 +194,17 @@ def _add_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = {404: f"no route {request.url.path}", 405: "method not allowed"}
+        if exc.status_code == 400:  # FastAPI could not parse the body: say why
+            message[400] = await _body_problem(request) or str(exc.detail)
         return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(FinesimError)
     async def user_error(request: Request, exc: FinesimError) -> Response:
         return _error(422, str(exc))
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        return _error(503, str(exc), **{"Retry-After": RETRY_AFTER})
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:
@@ -184,8 +251,29 @@ def _preset(name: str | None) -> Preset | None:
     return shipped_preset(name)
 
 
-def search(service: Service, body: SearchRequest) -> dict[str, Any]:
-    """``Index.search`` with its explanations, plus the sentences the page highlights."""
+def _check_cost(service: Service, index: Any, body: SearchRequest, preset: Preset | None) -> None:
+    """422 naming 'candidates' for a search over the candidates or cost limits."""
+    limits = service.limits
+    if body.candidates is not None and body.candidates > limits.max_candidates:
+        raise ApiError(
+            422, f"field 'candidates': at most {limits.max_candidates}", "candidates"
+        )  # fmt: skip
+    if body.preset is not None and body.scoring != HYBRID:
+        raise ApiError(422, f"field 'preset': applies to scoring {HYBRID!r} only", "preset")
+    pool, cost = service.search_cost(index, body.scoring, body.k, body.candidates, preset)
+    if cost > limits.max_search_cost:
+        most = limits.max_search_cost * pool // cost
+        raise ApiError(
+            422,
+            f"field 'candidates': {pool} candidates with scoring {body.scoring!r} cost {cost}, "
+            f"over this server's limit of {limits.max_search_cost} (at most {most} here)",
+            "candidates",
+        )
+
+
+async def search(service: Service, body: SearchRequest) -> dict[str, Any]:
+    """``Index.search`` with its explanations, plus the sentences the page highlights; run
+    on a search thread within the request's time budget."""
     if (body.query is None) == (body.query_doc is None):
         raise ApiError(422, "give one of the fields 'query' (text) or 'query_doc' (an id)")
     if body.k > service.limits.max_k:
@@ -194,6 +282,23 @@ def search(service: Service, body: SearchRequest) -> dict[str, Any]:
         _texts(body.query, "query", service)
     try:
         name, index = service.index(body.index)
+    except LookupError as e:
+        raise ApiError(404, str(e.args[0])) from None
+    preset = _preset(body.preset)
+    _check_cost(service, index, body, preset)
+    ticket = service.ticket()
+    try:
+        future = service.submit_search(ticket, lambda: _search(service, name, index, body, preset))
+    except Busy:
+        service.metrics.rejected.inc()
+        raise
+    return await _within(service, ticket, asyncio.wrap_future(future))
+
+
+def _search(
+    service: Service, name: str, index: Any, body: SearchRequest, preset: Preset | None
+) -> dict[str, Any]:
+    try:
         hits = service.search(
             index,
             body.query,
@@ -203,7 +308,7 @@ def search(service: Service, body: SearchRequest) -> dict[str, Any]:
             k=body.k,
             candidates=body.candidates,
             explain=body.explain,
-            preset=_preset(body.preset),
+            preset=preset,
         )
     except LookupError as e:
         raise ApiError(404, str(e.args[0])) from None
@@ -233,9 +338,35 @@ def indexes(service: Service) -> dict[str, Any]:
     return {"model": service.name, "indexes": listed, "presets": preset_names()}
 
 
-def create_app(service: Service) -> Guard:
-    """The ASGI app of ``service`` (FastAPI inside the key/size/metrics guard)."""
-    app = FastAPI(title="finesim", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(service: Service) -> ASGIApp:
+    """The ASGI app of ``service``: FastAPI (``api``) inside the key/size/metrics guard, and
+    with ``Limits.cors_origins``, CORS outside it (a browser's preflight carries no key)."""
+    app: ASGIApp = Guard(api(service), service)
+    origins = list(service.limits.cors_origins)
+    if origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    return app
+
+
+# every route's errors: OpenAI's shape (documented so schema-driven clients and fuzzers know)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorResponse, "description": "An error, in OpenAI's shape"}
+}
+
+
+def api(service: Service) -> FastAPI:
+    """The routes of ``service`` (``create_app`` puts the guard around them); ``.openapi()``
+    gives their schema, which is not served."""
+    app = FastAPI(
+        title="finesim", docs_url=None, redoc_url=None, openapi_url=None, responses=ERRORS
+    )
     _add_handlers(app)
 
     @app.post("/v1/embeddings")
@@ -247,8 +378,8 @@ def create_app(service: Service) -> Guard:
         return await similarity(service, body)
 
     @app.post("/v1/search")
-    def post_search(body: SearchRequest) -> dict[str, Any]:  # sync: runs in the thread pool
-        return search(service, body)
+    async def post_search(body: SearchRequest) -> dict[str, Any]:
+        return await search(service, body)
 
     @app.get("/v1/indexes")
     def get_indexes() -> dict[str, Any]:
@@ -263,14 +394,14 @@ def create_app(service: Service) -> Guard:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", **service.info()}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> Response:
         service.metrics.queue_depth.set(service.batcher.depth)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/")
+    @app.get("/", response_class=HTMLResponse)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return Guard(app, service)
+    return app

@@ -38,6 +38,12 @@ class Metrics:
             registry=r,
         )
         self.rejected = Counter("finesim_queue_full", "Requests refused: queue full.", registry=r)
+        self.timeouts = Counter(
+            "finesim_timeouts", "Requests abandoned past their time budget.", registry=r
+        )
+        self.cancelled = Counter(
+            "finesim_cancelled", "Requests whose client went away before the answer.", registry=r
+        )
         self.queue_depth = Gauge(
             "finesim_queue_depth", "Requests waiting to be encoded.", registry=r
         )

@@ -51,3 +51,18 @@ class SearchRequest(BaseModel):
     candidates: int | None = Field(None, ge=1, le=100_000)
     explain: int = Field(3, ge=0, le=20)
     preset: str | None = None  # hybrid scoring only: a shipped preset's name, never a path
+
+
+class ErrorDetail(BaseModel):
+    """OpenAI's error: one line naming the field, its kind, the field, the HTTP status."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: int | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (4xx and 5xx)."""
+
+    error: ErrorDetail

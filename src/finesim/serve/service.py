@@ -2,26 +2,48 @@
 
 The HTTP layer (``app.py``) only parses and formats; the work is done here, so it can be
 called and tested without HTTP.
+
+Everything that encodes goes through the one batcher, searches' query texts too (an index's
+encoder here is a ``BatchedEncoder``), so a search never holds the encoder while embeddings
+wait. Searches run one at a time on their own threads, at most ``max_searches`` running or
+waiting (then 503); each request carries a ``Ticket``: its time budget, and whether its
+client is still there, which a search checks when its turn comes and while it waits for the
+encoder.
 """
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim.fusion.preset import Preset
+from finesim.fusion.terms import SENTENCE_TERMS
 from finesim.models import registry
 from finesim.models.encoder import Encoder
 from finesim.models.spec import EncoderSpec
-from finesim.search.hybrid import HybridSearcher
-from finesim.search.index import Index
-from finesim.serve.batcher import Batcher
+from finesim.search.hybrid import HYBRID, HybridSearcher
+from finesim.search.index import Index, default_budget
+from finesim.serve.batcher import Batcher, QueueFull
 from finesim.serve.metrics import Metrics
+
+# What one stage-2 candidate costs under each scorer, in units of max-sim's (measured with
+# 8-sentence papers, 384 dimensions: max-sim ~45 us a candidate, mean-vec ~30, min-l2 ~50-130,
+# ot ~100-160; hybrid's pool holds each of its signals' candidates, its base terms (abstract,
+# facet-mean, BM25) ~3 units plus its sentence terms).
+SCORER_COST = {"max-sim": 1, "mean-vec": 1, "min-l2": 2, "ot": 4}
+HYBRID_BASE_COST = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,82 @@ class Limits:
     max_queue: int = 64  # requests waiting for the encoder
     max_wait: float = 0.005  # seconds the first request of a batch waits for others
     max_texts: int = 128  # texts per encoder call
+    max_tokens: int = 1024  # tokens per encoder call; longer requests are split (0: never)
+    max_candidates: int = 10_000  # stage-2 candidates of one search
+    max_search_cost: int = 20_000  # candidates x SCORER_COST of one search
+    max_searches: int = 8  # searches running or waiting before 503 + Retry-After
+    timeout: float = 30.0  # seconds a request may take before it is abandoned (0: no limit)
+    cors_origins: tuple[str, ...] = ()  # origins of pages allowed to call the API ("*": any)
+
+
+class Busy(Exception):
+    """A queue is full: answered 503 with Retry-After."""
+
+
+class TimedOut(Exception):
+    """The request ran past its time budget (or its client went away): abandoned, 503."""
+
+
+@dataclass
+class Ticket:
+    """One request's time budget and whether its client still waits for the answer."""
+
+    timeout: float | None  # seconds, None: no limit
+    started: float = field(default_factory=time.monotonic)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+
+    def left(self) -> float | None:
+        """Seconds left (at least 0), None without a limit."""
+        if self.timeout is None:
+            return None
+        return max(0.0, self.started + self.timeout - time.monotonic())
+
+    def check(self) -> None:
+        """Raise ``TimedOut`` once the budget is spent or the client has gone."""
+        if self.abandoned.is_set():
+            raise TimedOut("the request was abandoned")
+        if self.left() == 0.0:
+            raise TimedOut(f"the request ran past the server's time budget ({self.timeout:g} s)")
+
+
+# the ticket of the search running on this thread (read by BatchedEncoder.encode)
+_TICKET: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("ticket", default=None)
+
+
+class BatchedEncoder:
+    """An encoder whose ``encode`` goes through the server's batcher, as an index's model:
+    a search's query texts then queue with embeddings requests instead of holding the encoder.
+    Everything else (``dim``, ``fingerprint``, ...) is the encoder's own."""
+
+    def __init__(self, encoder: Encoder, batcher: Batcher) -> None:
+        self._encoder, self._batcher = encoder, batcher
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._encoder, name)
+
+    def encode(self, texts: str | Sequence[str], **options: Any) -> np.ndarray:
+        if options:  # not a search query (the server never passes any): the encoder itself
+            with self._batcher.lock:
+                return self._encoder.encode(texts, **options)
+        single = isinstance(texts, str)
+        try:
+            future = self._batcher.submit([texts] if isinstance(texts, str) else list(texts))
+        except QueueFull:
+            raise Busy("the server is busy (request queue full); retry later") from None
+        ticket = _TICKET.get()
+        while True:  # wake up now and then to see whether the client is still there
+            left = None if ticket is None else ticket.left()
+            try:
+                vectors = future.result(timeout=0.1 if left is None else min(left, 0.1)).vectors
+                break
+            except FutureTimeout:
+                if ticket is not None:
+                    try:
+                        ticket.check()
+                    except TimedOut:
+                        future.cancel()
+                        raise
+        return vectors[0] if single else vectors
 
 
 class Service:
@@ -55,9 +153,6 @@ class Service:
         api_key: str | None = None,
     ) -> None:
         self.encoder, self.name = encoder, name
-        self.indexes = indexes or {}
-        for index in self.indexes.values():
-            index.use(encoder)
         self.limits = limits or Limits()
         self.api_key = api_key or None
         self.metrics = Metrics()
@@ -70,8 +165,21 @@ class Service:
             max_queue=self.limits.max_queue,
             max_wait=self.limits.max_wait,
             max_texts=self.limits.max_texts,
+            max_tokens=self.limits.max_tokens,
+            count=self._count,
             lock=self._encoder_lock,
             on_batch=self.metrics.on_batch,
+        )
+        # each index served through a shallow copy that encodes through the batcher (the
+        # caller's index keeps its own encoder)
+        batched = cast(Encoder, BatchedEncoder(encoder, self.batcher))  # an Encoder to the index
+        self.indexes = {name: copy.copy(index) for name, index in (indexes or {}).items()}
+        for index in self.indexes.values():
+            index.use(batched)
+        # searches run here, one at a time (the search lock); the slots bound those waiting
+        self._search_slots = threading.BoundedSemaphore(self.limits.max_searches)
+        self._search_pool = ThreadPoolExecutor(
+            self.limits.max_searches, thread_name_prefix="finesim-search"
         )
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +188,17 @@ class Service:
         features, _ = self.encoder.tokenize(texts)
         return vectors, features["attention_mask"].sum(dim=1).numpy()
 
+    def _count(self, texts: list[str]) -> list[int]:
+        """Tokens per text after truncation: what the batcher's token budget counts."""
+        features, _ = self.encoder.tokenize(texts)
+        return [int(n) for n in features["attention_mask"].sum(dim=1).tolist()]
+
+    def ticket(self) -> Ticket:
+        """A new request's ticket, with this server's time budget."""
+        return Ticket(self.limits.timeout or None)
+
     def close(self) -> None:
+        self._search_pool.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
 
     def info(self) -> dict[str, Any]:
@@ -107,10 +225,39 @@ class Service:
             raise LookupError(f"field 'index': no index {name!r} (this server has: {known})")
         return name, self.indexes[name]
 
+    def search_cost(
+        self, index: Index, scoring: str, k: int, candidates: int | None, preset: Preset | None
+    ) -> tuple[int, int]:
+        """(candidates scored, their cost in SCORER_COST units) of one search."""
+        pool = min(candidates or default_budget(scoring, k), len(index))
+        if scoring != HYBRID:
+            return pool, pool * SCORER_COST.get(scoring, 1)
+        searcher = self._searchers.setdefault(id(index), HybridSearcher(index))
+        terms = (preset or searcher.preset(None)).terms
+        unit = HYBRID_BASE_COST + sum(SCORER_COST[t] for t in SENTENCE_TERMS if t in terms)
+        return pool, pool * unit
+
+    def submit_search(self, ticket: Ticket, work: Callable[[], T]) -> Future[T]:
+        """Run ``work`` (which calls ``search``) on a search thread under ``ticket``; raises
+        ``Busy`` when ``max_searches`` are running or waiting. The slot is freed when the work
+        ends, even work whose client has gone (it stops at its next check of the ticket)."""
+        if not self._search_slots.acquire(blocking=False):
+            raise Busy("the server is busy (search queue full); retry later")
+        try:
+            future = self._search_pool.submit(
+                contextvars.copy_context().run, _ticketed, ticket, work
+            )
+        except RuntimeError:  # shut down
+            self._search_slots.release()
+            raise Busy("the server is shutting down") from None
+        future.add_done_callback(lambda _: self._search_slots.release())
+        return future
+
     def search(self, index: Index, query: str | None, query_doc: str | None, **options: Any) -> Any:
-        """A search (``HybridSearcher.search``: any scoring) one at a time (its thread limits
-        are process-wide), holding the encoder while a text query (or hybrid's facet text) is
-        encoded so the batcher and search never share it."""
+        """A search (``HybridSearcher.search``: any scoring), one at a time (its thread limits
+        are process-wide); a text query is encoded through the batcher (``BatchedEncoder``), so
+        embeddings keep flowing meanwhile. A search whose ticket is spent when its turn comes
+        is not started."""
         if query_doc is not None:
             try:
                 index.position(query_doc)
@@ -120,10 +267,15 @@ class Service:
                 ) from None
         searcher = self._searchers.setdefault(id(index), HybridSearcher(index))
         with self._search_lock:
-            if query is None and options.get("scoring") != "hybrid":  # hybrid encodes too
-                return searcher.search(query_doc=query_doc, **options)
-            with self._encoder_lock:
-                return searcher.search(query, query_doc=query_doc, **options)
+            ticket = _TICKET.get()
+            if ticket is not None:
+                ticket.check()
+            return searcher.search(query, query_doc=query_doc, **options)
+
+
+def _ticketed(ticket: Ticket, work: Callable[[], T]) -> T:
+    _TICKET.set(ticket)  # in the copied context this thread runs the work in
+    return work()
 
 
 def open_indexes(paths: Sequence[str]) -> dict[str, Index]:

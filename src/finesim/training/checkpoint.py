@@ -1,4 +1,5 @@
-"""Checkpoints that a crash cannot corrupt: a folder written under a temp name, then renamed.
+"""Checkpoints that a crash cannot corrupt: a folder written beside the old one, then swapped
+in for it in one atomic step (``finesim._util.atomic``).
 
 A checkpoint is a sentence-transformers folder (usable as a model) plus
 ``trainer_model.safetensors`` (the exact in-memory weights) and ``trainer_state.pt``
@@ -56,12 +57,28 @@ def save(folder: Path, encoder: Encoder, state: dict[str, Any]) -> None:
         torch.save(state, tmp / STATE)
 
 
+def found(folder: Path) -> bool:
+    """Whether ``folder`` holds a checkpoint to resume from (False: none yet). A folder there
+    that is not a whole checkpoint stops the run: resuming must never silently start over."""
+    if not folder.exists():
+        return False
+    missing = [name for name in (STATE, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise FinesimError(
+            f"{folder}: not a complete checkpoint ({', '.join(missing)} missing); "
+            "move it away to start over, or resume from a copy that has them"
+        )
+    return True
+
+
 def load(folder: Path, encoder: Encoder) -> dict[str, Any]:
     """Restore the encoder's weights in place and return the trainer state."""
     try:
         weights = load_file(str(folder / WEIGHTS))
         state: dict[str, Any] = torch.load(folder / STATE, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError) as e:
-        raise FinesimError(f"{folder}: unreadable checkpoint ({e})") from None
+        raise FinesimError(
+            f"{folder}: unreadable checkpoint ({e}); move it away to start over"
+        ) from None
     encoder.load_state_dict(weights)
     return state

@@ -35,7 +35,7 @@ class TrainConfig:
     max_length: int = 0  # 0: the model's own
     bf16: bool = False  # bfloat16 autocast (CPU or GPU)
     seed: int = 42
-    evaluator: str = ""  # stsb-dev | sts-test | csfcube-dev | ""
+    evaluator: str = ""  # chooses best/ on dev data: stsb-dev | csfcube-dev:fold1|fold2 | ""
     eval_every: int = 0  # steps; 0: at the end of each epoch
     checkpoint_every: int = 100
     log_every: int = 10

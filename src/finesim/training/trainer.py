@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from finesim._util.atomic import atomic_path
+from finesim._util.atomic import atomic_path, recover_all
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.data.pairs import Example, load_examples
@@ -52,7 +51,20 @@ def build_loss(config: TrainConfig, dim: int) -> nn.Module:
         raise FinesimError(f"loss_args for {config.loss}: {e}") from None
 
 
+# Evaluators that would choose ``best/`` on queries it is then reported on, and why not.
+REFUSED_EVALUATORS = {
+    "sts-test": "sts-test would choose best/ on the STS test sets it is reported on; choose on "
+    "stsb-dev (STS-B dev) and run finesim eval sts on best/ afterwards",
+    "csfcube-dev": "csfcube-dev would choose best/ on fold1_dev, which are fold 2's test "
+    "queries, so best/'s two-fold test figure would have seen them; use csfcube-dev:fold1 "
+    "(then report best/ on fold1_test only: finesim eval csfcube --split fold1_test), "
+    "csfcube-dev:fold2, or stsb-dev",
+}
+
+
 def build_evaluator(name: str) -> Callable[[Encoder], dict[str, Any]] | None:
+    """The evaluator that chooses ``best/``: on dev data only (STS-B dev, or one CSFCube fold's
+    dev queries, after which the model may be reported on that fold's test queries only)."""
     if not name:
         return None
     from finesim.evaluation.csfcube import CSFCubeEvaluator
@@ -60,9 +72,11 @@ def build_evaluator(name: str) -> Callable[[Encoder], dict[str, Any]] | None:
 
     evaluators: dict[str, Callable[[], Callable[[Encoder], dict[str, Any]]]] = {
         "stsb-dev": lambda: STSEvaluator("stsb", "dev"),
-        "sts-test": lambda: STSEvaluator("all", "test"),
-        "csfcube-dev": lambda: CSFCubeEvaluator("min-l2", "dev"),
+        "csfcube-dev:fold1": lambda: CSFCubeEvaluator("min-l2", "fold1_dev"),
+        "csfcube-dev:fold2": lambda: CSFCubeEvaluator("min-l2", "fold2_dev"),
     }
+    if name in REFUSED_EVALUATORS:
+        raise FinesimError(REFUSED_EVALUATORS[name])
     if name not in evaluators:
         raise FinesimError(f"unknown evaluator {name!r}; one of {', '.join(evaluators)}")
     return evaluators[name]()
@@ -113,8 +127,11 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         raise FinesimError(f"batch_size {config.batch_size} must divide by {world} processes")
     if out.exists() and not resume and any(out.iterdir()):
         raise FinesimError(f"{out}: exists and is not empty; pass --resume or another --out")
+    last = out / "last"
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        if resume:  # a checkpoint a crash left half-replaced, temp files of killed writes
+            recover_all(out)
     distributed.barrier(world)
 
     # --- data, model, loss, optimizer, schedule -----------------------------------------
@@ -146,8 +163,7 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
 
     # --- resume -------------------------------------------------------------------------
     step, epoch, batch_in_epoch, best = 0, 0, 0, -math.inf
-    last = out / "last"
-    if resume and (last / checkpoint.STATE).is_file():
+    if resume and checkpoint.found(last):
         state = checkpoint.load(last, encoder)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -160,8 +176,12 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         if main:
             log.info("resuming at step %d (epoch %d, batch %d)", step, epoch, batch_in_epoch)
     elif main:
+        if resume:
+            log.warning("--resume: no checkpoint in %s yet; starting at step 0", out)
         with atomic_path(out / "config.json") as tmp:
             tmp.write_text(json.dumps({"model": model, **dataclasses.asdict(config)}, indent=2))
+    if main:
+        _trim_metrics(out, step)
 
     def save_checkpoint() -> None:
         states = _gather_rng(world)
@@ -196,7 +216,7 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
     # --- the loop -----------------------------------------------------------------------
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
     started, losses = time.time(), []
-    show = main and (sys.stderr.isatty() if show_progress is None else show_progress)
+    show = main and (show_progress is None or show_progress)
     with progress_bar(show, total, "training") as advance:
         if advance is not None:
             advance(step)
@@ -274,6 +294,27 @@ def _gather_rng(world: int) -> list[dict[str, Any]]:
     states: list[Any] = [None] * world
     dist.all_gather_object(states, state)
     return states
+
+
+def _trim_metrics(out: Path, step: int) -> None:
+    """Keep the records of steps up to ``step``: what a killed run logged after its last
+    checkpoint is redone now, so metrics.jsonl goes on from there instead of repeating steps."""
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # half a line, from a run killed while writing it
+        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
+            kept.append(line)
+    if kept != lines or not text.endswith("\n"):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def _log(out: Path, record: dict[str, Any]) -> None:

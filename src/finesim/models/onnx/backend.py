@@ -1,17 +1,19 @@
 """Run an Encoder's exported ONNX graph with onnxruntime: the ``onnx`` and ``onnx-int8`` backends.
 
 ``Encoder(model, backend="onnx")`` finds ``onnx/model.onnx`` in the model folder (written by
-``finesim export``) or, for a folder never exported, exports once into finesim's cache keyed
-by the folder (its path, file sizes and dates, and the pooling). Tokenising, length-sorted
-batching and normalisation stay in the Encoder; only the network runs here.
+``finesim export``) when the export records the fingerprint of the weights being loaded
+(``Encoder.fingerprint``: weights, tokenizer, pooling and settings), or else exports once
+into finesim's cache, keyed by that fingerprint. So an export is never used for other weights
+(a folder whose weights were replaced, ``whitening=False``, another pooling), and exports by
+older finesims, which recorded only the pooling, are made again once. Tokenising,
+length-sorted batching and normalisation stay in the Encoder; only the network runs here.
 
-Nothing here knows the Encoder: ``open_backend`` is given the folder, the pooling and a
+Nothing here knows the Encoder: ``open_backend`` is given the folder, the fingerprint and a
 callable that writes an export, which the Encoder makes once it is complete on torch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -31,18 +33,10 @@ def default_backend(folder: Path) -> str:
     return str(meta.get("default_backend", "onnx")) if meta else "torch"
 
 
-def cache_folder(folder: Path, pooling: tuple[str, ...]) -> Path:
-    """Where a folder's on-the-fly export lives: one entry per folder state and pooling."""
-    folder = folder.resolve()
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(f"{folder}\n{pooling}\n".encode())
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and ONNX_DIR not in path.relative_to(folder).parts:
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(folder)} {stat.st_size} {stat.st_mtime_ns}\n".encode()
-            )
-    return registry.cache_dir() / "onnx" / f"{folder.name}-{digest.hexdigest()}"
+def cache_folder(folder: Path, fingerprint: str) -> Path:
+    """Where an on-the-fly export lives: one entry per weights fingerprint (the folder's name
+    only helps a reader of the cache)."""
+    return registry.cache_dir() / "onnx" / f"{folder.absolute().name}-{fingerprint[:16]}"
 
 
 def _exported_file(folder: Path, backend: str) -> Path | None:
@@ -51,20 +45,24 @@ def _exported_file(folder: Path, backend: str) -> Path | None:
 
 
 def model_file(
-    folder: Path, backend: str, *, pooling: tuple[str, ...], export: Export, source: str
+    folder: Path, backend: str, *, fingerprint: Callable[[], str], export: Export, source: str
 ) -> Path:
     """The ONNX file for ``backend``: in the model folder, in the cache, or exported now.
 
-    ``pooling`` is the encoder's (an export made with another pooling is not used);
-    ``export`` writes a fresh export into the cache; ``source`` names the model in the log.
+    ``fingerprint`` gives the encoder's torch fingerprint (an export that records another,
+    or none, is not used); ``export`` writes a fresh export into the cache; ``source`` names
+    the model in the log.
     """
+    key = fingerprint()
     found = _exported_file(folder, backend)
     meta = read_meta(folder)
-    if found is not None and meta is not None and tuple(meta["pooling"]) == pooling:
+    if found is not None and meta is not None and meta.get("fingerprint") == key:
         return found
-    cached = cache_folder(folder, pooling)
+    cached = cache_folder(folder, key)
     found = _exported_file(cached, backend)
     if found is None:
+        if meta is not None:
+            log.info("%s: its ONNX export is of other weights (or older); not used", folder)
         log.info("exporting %s to ONNX once, into %s", source, cached)
         cached.parent.mkdir(parents=True, exist_ok=True)
         export(cached)
@@ -73,7 +71,12 @@ def model_file(
 
 
 def open_backend(
-    folder: Path, backend: str | None, *, pooling: tuple[str, ...], export: Export, source: str
+    folder: Path,
+    backend: str | None,
+    *,
+    fingerprint: Callable[[], str],
+    export: Export,
+    source: str,
 ) -> tuple[str, OnnxRunner | None]:
     """The backend name and, for an ONNX backend, its runner (None for torch).
 
@@ -82,4 +85,5 @@ def open_backend(
     name = check_backend(default_backend(folder) if backend is None else backend)
     if name == "torch":
         return name, None
-    return name, OnnxRunner(model_file(folder, name, pooling=pooling, export=export, source=source))
+    found = model_file(folder, name, fingerprint=fingerprint, export=export, source=source)
+    return name, OnnxRunner(found)

@@ -232,6 +232,7 @@ def export_onnx(
             "inputs": list(features),
             "output": OUTPUT,
             "pooling": list(encoder.pooling),
+            "fingerprint": encoder.fingerprint(backend="torch"),  # of the weights exported
             "default_backend": default,
             **_write_fp32(encoder, folder, reference),
         }

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim._util.threads import cpu_count
 
 ONNX_DIR = "onnx"
@@ -88,6 +89,8 @@ def read_meta(folder: Path) -> dict[str, Any] | None:
         return None
     try:
         meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise FinesimError(f"{path}: cannot read the ONNX export record ({e})") from None
+    except (OSError, *JSON_ERRORS) as e:
+        raise FinesimError(
+            f"{path}: cannot read the ONNX export record ({json_problem(e)})"
+        ) from None
     return meta

@@ -109,6 +109,7 @@ function renderHit(hit, querySentences) {
   score.className = "score";
   score.textContent = `score ${hit.score.toFixed(4)}`;
   meta.append(`#${hit.rank} · paper ${hit.id} · `, score);
+  const about = paperFields(hit.fields || {});
   const queryMarks = new Map();
   const paperMarks = new Map();
   const pairs = document.createElement("div");
@@ -130,8 +131,36 @@ function renderHit(hit, querySentences) {
     sentenceList("Query", querySentences, queryMarks),
     sentenceList("This paper", hit.sentences, paperMarks),
   );
-  item.append(title, meta, columns, pairs);
+  item.append(title, meta);
+  if (about) item.append(about);
+  item.append(columns, pairs);
   return item;
+}
+
+// what a library gave besides the text (finesim papers): year, authors, venue, DOI or link
+function paperFields(fields) {
+  const parts = [];
+  if (fields.year) parts.push(String(fields.year));
+  if (Array.isArray(fields.authors) && fields.authors.length) {
+    const names = fields.authors.slice(0, 3).join("; ");
+    parts.push(fields.authors.length > 3 ? `${names} et al.` : names);
+  }
+  if (fields.venue) parts.push(String(fields.venue));
+  if (fields.indexed) parts.push(`indexed by ${fields.indexed}`);
+  const href = fields.doi ? `https://doi.org/${encodeURI(String(fields.doi))}` : fields.url;
+  if (!parts.length && !href) return null;
+  const line = document.createElement("div");
+  line.className = "fields";
+  line.textContent = parts.join(" · ");
+  if (href && /^https?:\/\//.test(String(href))) {  // never a javascript: link
+    const link = document.createElement("a");
+    link.href = String(href);
+    link.textContent = fields.doi ? `doi:${fields.doi}` : "link";
+    link.rel = "noopener noreferrer";
+    if (parts.length) line.append(" · ");
+    line.append(link);
+  }
+  return line;
 }
 
 function render(data, form) {
