@@ -277,9 +277,17 @@ def test_serve_beyond_loopback_needs_a_key_or_insecure(cli, tiny_st, monkeypatch
     assert code == 2 and "--cors-origin 'example.org'" in err and err.count("\n") == 1
 
 
-def test_the_server_heap_is_kept_from_growing():
+def test_the_server_gives_freed_memory_back(monkeypatch):
     import platform
 
-    from finesim._util.memory import steady_heap
+    from finesim._util import memory
 
-    assert steady_heap() is (platform.libc_ver()[0] == "glibc")  # glibc's mallopt took it
+    assert memory.trim_heap() is (platform.libc_ver()[0] == "glibc")
+    trims = []
+    monkeypatch.setattr(memory, "trim_heap", lambda: trims.append(1))
+    trimmer = memory.HeapTrimmer(every=0.05)
+    trimmer.maybe()  # too soon after the start
+    time.sleep(0.06)
+    trimmer.maybe()
+    trimmer.maybe()  # too soon after the last
+    assert trims == [1]

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from finesim._util.errors import FinesimError
-from finesim._util.memory import steady_heap
 from finesim.cli.common import set_threads
 from finesim.cli.options import BackendOpt, IndexModelOpt, ThreadsOpt
 
@@ -111,7 +110,6 @@ def serve_command(
                 "scheme://host[:port] (e.g. https://example.org:8080), or * for any"
             )
     set_threads(threads)
-    steady_heap()  # RSS stays flat over a long run (see finesim._util.memory)
     limits = Limits(
         max_inputs=max_inputs,
         max_chars=max_chars,

@@ -27,6 +27,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim._util.memory import HeapTrimmer
 from finesim.fusion.preset import Preset
 from finesim.fusion.terms import SENTENCE_TERMS
 from finesim.models import registry
@@ -156,6 +157,7 @@ class Service:
         self.limits = limits or Limits()
         self.api_key = api_key or None
         self.metrics = Metrics()
+        self._trimmer = HeapTrimmer()
         self._encoder_lock = threading.Lock()
         self._search_lock = threading.Lock()
         # one hybrid searcher per index: it keeps what it builds (BM25, unit vectors)
@@ -186,6 +188,7 @@ class Service:
         """Vectors exactly as ``finesim encode`` makes them (the model's own normalisation)."""
         vectors = self.encoder.encode(texts)
         features, _ = self.encoder.tokenize(texts)
+        self._trimmer.maybe()  # RSS stays flat over a long run (finesim._util.memory)
         return vectors, features["attention_mask"].sum(dim=1).numpy()
 
     def _count(self, texts: list[str]) -> list[int]:
@@ -270,7 +273,10 @@ class Service:
             ticket = _TICKET.get()
             if ticket is not None:
                 ticket.check()
-            return searcher.search(query, query_doc=query_doc, **options)
+            try:
+                return searcher.search(query, query_doc=query_doc, **options)
+            finally:
+                self._trimmer.maybe()
 
 
 def _ticketed(ticket: Ticket, work: Callable[[], T]) -> T:
