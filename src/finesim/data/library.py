@@ -25,12 +25,9 @@ line (and for BibTeX the entry key): nothing is indexed from a library that is h
 
 from __future__ import annotations
 
-import csv
 import gzip
-import hashlib
 import io
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +37,8 @@ from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS, json_problem, parse_json
 from finesim.data.bibtex import read_bibtex
 from finesim.data.documents import Document, parse_document, split_sentences
-from finesim.data.records import Entry, clean_text, read_text, strip_markup
+from finesim.data.records import Entry, clean_text, read_text, strip_markup, suffix, title_id
+from finesim.data.tables import read_table
 
 FORMATS = ("bibtex", "csl-json", "s2", "csv", "jsonl")
 FORMAT_NAMES = {
@@ -97,13 +95,6 @@ def _first(ids: list[str]) -> str:
 # ---- finding the format ---------------------------------------------------------------------
 
 
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    return suffixes[-1] if suffixes else ""
-
-
 def _open(path: Path) -> io.BufferedIOBase:
     if path.suffix.lower() == ".gz":
         return gzip.open(path, "rb")
@@ -143,14 +134,14 @@ def detect_format(path: Path) -> str:
 
 def guess_format(path: Path) -> str | None:
     """``detect_format``, or None for a name it does not know."""
-    suffix = _suffix(path)
-    if suffix in (".bib", ".bibtex"):
+    ext = suffix(path)
+    if ext in (".bib", ".bibtex"):
         return "bibtex"
-    if suffix in (".csv", ".tsv"):
+    if ext in (".csv", ".tsv"):
         return "csv"
-    if suffix in (".jsonl", ".ndjson"):
+    if ext in (".jsonl", ".ndjson"):
         return "s2" if _is_s2(_first_record(path)) else "jsonl"
-    if suffix == ".json":
+    if ext == ".json":
         data = _json_document(path)
         items = data.get("data") if isinstance(data, dict) else data
         if isinstance(items, list) and items and _is_s2(items[0]):
@@ -364,92 +355,12 @@ def _s2_entry(where: str, item: object) -> Entry:
 
 def read_s2(path: Path) -> Iterator[Entry]:
     """Semantic Scholar / S2ORC papers: JSON lines, or a ``.json`` API answer."""
-    items = _json_items(path) if _suffix(path) == ".json" else _json_lines(path)
+    items = _json_items(path) if suffix(path) == ".json" else _json_lines(path)
     for where, item in items:
         yield _s2_entry(where, item)
 
 
 # ---- CSV -------------------------------------------------------------------------------------
-
-_COLUMNS = {
-    "abstract": ("abstract", "abstractnote", "abstracttext"),
-    "title": ("title", "papertitle", "articletitle"),
-    "id": ("id", "key", "citationkey", "paperid", "corpusid"),
-    "doi": ("doi",),
-    "year": ("year", "publicationyear"),
-    "authors": ("author", "authors"),
-    "url": ("url",),
-    "venue": ("venue", "journal", "publicationtitle"),
-}
-
-
-def _column_name(header: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", header.lower())
-
-
-def title_id(title: str) -> str:
-    """A stable id for a record that has none: a hash of its title, lowercased."""
-    if not title:
-        return ""
-    digest = hashlib.blake2b(clean_text(title).lower().encode(), digest_size=6).hexdigest()
-    return f"title-{digest}"
-
-
-def _columns(path: Path, header: list[str]) -> dict[str, int]:
-    names = [_column_name(h) for h in header]
-    found = {}
-    for role, options in _COLUMNS.items():
-        for option in options:
-            if option in names:
-                found[role] = names.index(option)
-                break
-    if "abstract" not in found:
-        raise FinesimError(
-            f"{path}:1: no 'abstract' column (columns: {', '.join(header) or 'none'})"
-        )
-    return found
-
-
-def read_table(path: Path) -> Iterator[Entry]:
-    """CSV (or TSV) rows with a header; see the module's description for the columns."""
-    text = read_text(path)
-    delimiter = "\t" if _suffix(path) == ".tsv" else ","
-    if delimiter == "," and ";" in text.partition("\n")[0] and "," not in text.partition("\n")[0]:
-        delimiter = ";"  # a spreadsheet saved with a European locale
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(rows, [])
-        columns = _columns(path, header)
-        start = rows.line_num + 1
-        for row in rows:
-            where, start = f"{path}:{start}", rows.line_num + 1
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise FinesimError(f"{where}: {len(row)} fields, the header has {len(header)}")
-            yield _table_entry(row, columns, where)
-    except csv.Error as e:
-        raise FinesimError(f"{path}:{rows.line_num}: not valid CSV ({e})") from None
-
-
-def _table_entry(row: list[str], columns: dict[str, int], where: str) -> Entry:
-    def cell(role: str) -> str:
-        return clean_text(row[columns[role]]) if role in columns else ""
-
-    title = cell("title")
-    extra: dict[str, Any] = {}
-    for role in ("doi", "year", "url", "venue"):
-        if cell(role):
-            extra[role] = cell(role)
-    if cell("authors"):
-        extra["authors"] = [a.strip() for a in cell("authors").split(";") if a.strip()]
-    ident = cell("id") or cell("doi") or title_id(title)
-    if not ident:
-        raise FinesimError(f"{where}: the row has no id, DOI or title to name it by")
-    return Entry(ident, title, cell("abstract") or None, where, extra)
-
-
-# ---- finesim's JSONL -------------------------------------------------------------------------
 
 
 def read_finesim_jsonl(path: Path) -> Iterator[Entry]:

@@ -7,6 +7,7 @@ ids and duplicates are handled the same way for every format.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass, field
@@ -64,3 +65,18 @@ def read_text(path: Path, data: bytes | None = None) -> str:
         raise FinesimError(
             f"{path}:{line}: not valid UTF-8 (export the library as UTF-8)"
         ) from None
+
+
+def suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def title_id(title: str) -> str:
+    """A stable id for a record that has none: a hash of its title, lowercased."""
+    if not title:
+        return ""
+    digest = hashlib.blake2b(clean_text(title).lower().encode(), digest_size=6).hexdigest()
+    return f"title-{digest}"

@@ -16,10 +16,20 @@ from typing import Any
 
 from finesim._util.errors import FinesimError
 from finesim.evaluation import stats
-from finesim.evaluation.report import kind
 
 GROUPS = ("background", "method", "result", "all")
 BEIR_METRICS = ("ndcg@10", "map@100", "recall@100", "mrr@10")
+
+
+def kind(result: dict[str, Any]) -> str:
+    """``sts``, ``csfcube`` or ``beir``, from the keys of a result."""
+    if "tasks" in result:
+        return "sts"
+    if "all" in result and "per_query" in result:
+        return "csfcube"
+    if "ndcg@10" in result:
+        return "beir"
+    raise FinesimError("not a finesim evaluation result (no STS, CSFCube or BEIR figures)")
 
 
 def result_folds(result: Mapping[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ import numpy as np
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS, json_problem
+from finesim.evaluation.compare import kind
 
 GROUPS = ("background", "method", "result", "all")
 
@@ -28,17 +29,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def kind(result: dict[str, Any]) -> str:
-    """``sts``, ``csfcube`` or ``beir``, from the keys of a result."""
-    if "tasks" in result:
-        return "sts"
-    if "all" in result and "per_query" in result:
-        return "csfcube"
-    if "ndcg@10" in result:
-        return "beir"
-    raise FinesimError("not a finesim evaluation result (no STS, CSFCube or BEIR figures)")
 
 
 def _save(fig: Any, folder: Path, name: str) -> str:

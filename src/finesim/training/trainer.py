@@ -26,6 +26,7 @@ from torch import nn
 
 from finesim._util.atomic import atomic_path, recover_all
 from finesim._util.errors import FinesimError
+from finesim._util.jsonio import JSON_ERRORS
 from finesim._util.progress import progress_bar
 from finesim.data.pairs import Example, load_examples
 from finesim.losses import LOSSES, backward, cached_backward
@@ -308,9 +309,10 @@ def _trim_metrics(out: Path, step: int) -> None:
     for line in lines:
         try:
             record = json.loads(line)
-        except ValueError:
-            continue  # half a line, from a run killed while writing it
-        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
+            ours = isinstance(record, dict) and int(record.get("step", 0)) <= step
+        except (*JSON_ERRORS, TypeError):
+            continue  # half a line, from a run killed while writing it (or not ours)
+        if ours:
             kept.append(line)
     if kept != lines or not text.endswith("\n"):
         with atomic_path(path) as tmp:
