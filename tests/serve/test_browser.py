@@ -2,63 +2,17 @@
 query from the URL, and the rendered DOM must hold the results. A screenshot is kept in
 ``test-artifacts/serve-page.png``."""
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from html import unescape
 from urllib.parse import urlencode
 
 import pytest
 
 from finesim import HybridSearcher
-from tests.helpers import REPO, missing, start
+from tests.helpers import REPO, chromium, run_browser, start
 
 ARTIFACTS = REPO / "test-artifacts"
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 QUERY = "a man plays the guitar. we train the model on data. the woman sings with music."
-
-
-def chromium() -> str:
-    for name in CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    missing(
-        "no Chromium found (looked for " + ", ".join(CANDIDATES) + "): install the Debian "
-        "package with `apt-get install -y chromium` (.ci/run does) to run the browser test"
-    )
-
-
-def run_browser(url, *args):
-    """Headless Chromium on ``url`` with a fresh profile; returns its stdout."""
-    with tempfile.TemporaryDirectory(prefix="finesim-chromium-") as profile:
-        command = [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=15000",
-            *args,
-            url,
-        ]
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "HOME": profile},
-        )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
