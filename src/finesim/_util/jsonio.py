@@ -43,6 +43,8 @@ def json_problem(error: BaseException) -> str:
     text = str(error)
     if "integer string conversion" in text:  # Python's int_max_str_digits guard
         return "an integer with more digits than Python reads (4300)"
+    if "allow_pickle" in text:  # numpy's advice to load unsafely: wrong for a corrupt .npy
+        return "not a numpy array file"
     return text
 
 

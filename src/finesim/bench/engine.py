@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from finesim._util.threads import cpu_count
-from finesim.bench.machine import cpu_name
+from finesim.bench.machine import machine_summary
 from finesim.bench.texts import bench_texts
 from finesim.data.texts import TextFile
 from finesim.engine.local import EncodeOptions, encode_file
@@ -112,7 +112,7 @@ def run_engine_bench(
         "backend": backend,
         "texts": {"name": texts_name, "count": len(texts)},
         "batch_size": batch_size,
-        "machine": {"cpu": cpu_name(), "cores": cpu_count()},
+        "machine": machine_summary(),
     }
     with tempfile.TemporaryDirectory(prefix="finesim-bench-engine-") as tmp:
         source = TextFile(Path(tmp) / "texts.jsonl")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -23,6 +24,47 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The vector extensions that decide which kernels onnxruntime, MKL and oneDNN run.
+VECTOR_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+
+
+def vector_extensions() -> list[str]:
+    """The CPU's SIMD extensions (of ``VECTOR_FLAGS``), as /proc/cpuinfo lists them."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in VECTOR_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def machine_summary() -> dict[str, Any]:
+    """CPU, cores, vector extensions and the load when the run began (other jobs on the
+    machine): what every benchmark JSON names its machine by."""
+    return {
+        "cpu": cpu_name(),
+        "cores": cpu_count(),
+        "vector_extensions": vector_extensions(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def _best_gflops(matmul: Callable[[], Any], size: int, repeats: int) -> float:
@@ -78,8 +120,7 @@ def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
 
 def machine_info(gemm: dict[str, float]) -> dict[str, Any]:
     return {
-        "cpu": cpu_name(),
-        "cores": cpu_count(),
+        **machine_summary(),
         "gemm_gflops": max(gemm.values()),
         "gemm_gflops_by_library": gemm,
     }

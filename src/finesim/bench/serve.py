@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import torch
 
-from finesim._util.threads import cpu_count
-from finesim.bench.machine import cpu_name
+from finesim.bench.machine import machine_summary
 from finesim.bench.texts import bench_texts
 from finesim.models.encoder import Encoder
 from finesim.serve.app import create_app
@@ -132,5 +131,5 @@ def run_serve_bench(
         "batching_throughput_ratio": round(on["requests_per_s"] / off["requests_per_s"], 2),
         "batching_p50_ratio": round(on["p50_ms"] / off["p50_ms"], 2),
         "errors": on["errors"] + off["errors"],
-        "machine": {"cpu": cpu_name(), "cores": cpu_count()},
+        "machine": machine_summary(),
     }

@@ -36,8 +36,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from finesim._util.errors import FinesimError
-from finesim._util.threads import cpu_count
-from finesim.bench.machine import cpu_name
+from finesim.bench.machine import machine_summary
 from finesim.bench.memory import _rss_mb
 from finesim.bench.texts import bench_texts
 
@@ -95,6 +94,7 @@ class Client:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
+        self.failures: list[dict[str, Any]] = []
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, float]:
         data = json.dumps(body).encode()
@@ -102,12 +102,14 @@ class Client:
         try:
             self.conn.request("POST", path, data, {"Content-Type": "application/json"})
             response = self.conn.getresponse()
-            response.read()
+            answer = response.read()
             status = response.status
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as e:
             self.conn.close()
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
-            status = 0
+            status, answer = 0, str(e).encode()
+        if status != 200:  # what went wrong, for the result
+            self.failures.append({"status": status, "body": body, "answer": answer[:500].decode()})
         return status, time.perf_counter() - started
 
     def close(self) -> None:
@@ -159,9 +161,14 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def _drive(
-    url: str, jobs: list[Job], clients: int, on_done: Callable[[int], None] | None = None
+    url: str,
+    jobs: list[Job],
+    clients: int,
+    on_done: Callable[[int], None] | None = None,
+    failures: list[dict[str, Any]] | None = None,
 ) -> list[tuple[str, int, float]]:
-    """Send ``jobs`` from ``clients`` threads; (kind, status, seconds) for each, in order done."""
+    """Send ``jobs`` from ``clients`` threads; (kind, status, seconds) for each, in order done;
+    the requests not answered 200, with their answers, go to ``failures``."""
     lock, results = threading.Lock(), []
     queue = iter(jobs)
 
@@ -179,6 +186,9 @@ def _drive(
                 if on_done is not None:
                     on_done(len(results))
         client.close()
+        if failures is not None:
+            with lock:
+                failures.extend(client.failures)
 
     threads = [threading.Thread(target=work) for _ in range(clients)]
     for thread in threads:
@@ -191,7 +201,8 @@ def _drive(
 def _soak(
     server: Server, url: str, jobs: list[Job], warmup: list[Job], clients: int
 ) -> dict[str, Any]:
-    warm = _drive(url, warmup, clients)
+    failures: list[dict[str, Any]] = []
+    warm = _drive(url, warmup, clients, failures=failures)
     before = server.rss_mb
     samples = [(0, before)]
 
@@ -200,7 +211,7 @@ def _soak(
             samples.append((done, server.rss_mb))
 
     started = time.perf_counter()
-    results = _drive(url, jobs, clients, sample)
+    results = _drive(url, jobs, clients, sample, failures)
     wall = time.perf_counter() - started
     after = server.rss_mb
     statuses = Counter(str(status) for _, status, _ in results)
@@ -212,6 +223,7 @@ def _soak(
         "errors": sum(status != 200 for _, status, _ in results)
         + sum(status != 200 for _, status, _ in warm),
         "statuses": dict(statuses),
+        "failures": failures[:10],  # the first ones, with the server's answers
         "seconds": round(wall, 1),
         "requests_per_s": round(len(results) / wall, 1),
         "latency": {k: _percentiles([s for n, _, s in results if n == k]) for k in kinds},
@@ -293,6 +305,7 @@ def run_soak_bench(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The soak (``requests`` mixed requests) and the head-of-line comparison, as JSON."""
+    machine = machine_summary()  # before our own servers load the machine
     short = bench_texts("stsb")
     long = bench_texts("abstracts", max(long_texts, papers + 400))
     unseen = long[papers:]  # text queries and long inputs that are not indexed papers
@@ -340,12 +353,6 @@ def run_soak_bench(
             **head,
             "p99_ratio_off_over_on": round(p99_off / p99_on, 1) if p99_off and p99_on else None,
         },
-        "machine": {
-            "cpu": cpu_name(),
-            "cores": cpu_count(),
-            "shared": True,
-            "note": "measured on a shared 2-core machine with other jobs running: not a speed "
-            "figure; the RSS and error figures, and the off/on ratio, are what it shows",
-        },
+        "machine": machine,
         "seed": seed,
     }

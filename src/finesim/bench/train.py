@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from finesim._util.errors import FinesimError
+from finesim.bench.machine import machine_summary
 
 PARTS = ("sts", "simcse", "throughput")
 TIMING = (
@@ -169,6 +170,7 @@ def bench_throughput(
     from finesim.data.pairs import load_examples
     from finesim.models import registry
 
+    machine = machine_summary()  # before the runs load it
     folder = str(registry.resolve(model))
     triples = load_examples("snli-triples", "triples")
     pairs = [
@@ -193,6 +195,7 @@ def bench_throughput(
         "finesim_runs": ours,
         "st_runs": theirs,
         "peak_rss_mb": _peak_rss_mb(),
+        "machine": machine,
     }
 
 

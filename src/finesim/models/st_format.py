@@ -261,7 +261,7 @@ def _load_tokenizer(folder: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as e:  # tokenizers raises a plain Exception for a bad tokenizer.json
-        raise FinesimError(f"{folder}: cannot load the tokenizer ({e})") from None
+        raise FinesimError(f"{folder}: cannot load the tokenizer ({json_problem(e)})") from None
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise FinesimError(f"{folder}: finesim needs a fast (tokenizers) tokenizer: tokenizer.json")
     return tokenizer

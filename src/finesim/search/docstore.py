@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from finesim._util.errors import FinesimError
-from finesim._util.jsonio import JSON_ERRORS
+from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.data.documents import Document
 
 TEXTS, OFFSETS = "docs.jsonl", "docs.offsets.npy"
@@ -84,7 +84,7 @@ class DocStore:
         try:
             offsets = np.load(folder / OFFSETS)
         except (OSError, ValueError) as e:
-            raise FinesimError(f"{folder / OFFSETS}: unreadable ({e})") from None
+            raise FinesimError(f"{folder / OFFSETS}: unreadable ({json_problem(e)})") from None
         size = path.stat().st_size
         if offsets.ndim != 1 or len(offsets) != count + 1 or int(offsets[-1]) != size:
             raise FinesimError(f"{folder / OFFSETS}: does not match {path}")
