@@ -192,3 +192,17 @@ def test_emit_json_prints_and_writes_the_same_text(capsys, tmp_path):
     with pytest.raises(FinesimError, match="no such folder"):
         emit_json(data, tmp_path / "missing" / "r.json")
     assert json.loads(capsys.readouterr().out) == data  # printed before the write failed
+
+
+def test_encode_truncate_dim(cli, tiny_st, texts, tmp_path):
+    code, _, err = cli(
+        "encode", "-m", tiny_st, "-i", texts, "-o", tmp_path / "v.npy", "--truncate-dim", "8"
+    )
+    assert code == 0, err
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (len(SENTENCES), 8)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    code, _, err = cli(
+        "encode", "-m", tiny_st, "-i", texts, "-o", tmp_path / "w.npy", "--truncate-dim", "0"
+    )
+    assert code == 2 and "--truncate-dim" in err

@@ -120,3 +120,12 @@ def test_cli_export_info_encode(tiny_st, tmp_path, capsys, monkeypatch):
     assert code == 2 and "exists" in err
     code, _, err = run(capsys, monkeypatch, "info", "-m", tiny_st, "--backend", "gpu")
     assert code == 2 and "unknown backend" in err
+
+
+def test_lasttoken_pooling_exports(tiny_bert, tmp_path):
+    enc = Encoder(tiny_bert, pooling="lasttoken")
+    out = export_onnx(enc, tmp_path / "last-onnx", int8=False)
+    onnx = Encoder(out, backend="onnx")
+    got = onnx.encode(SENTENCES, batch_size=4, truncate_dim=8)
+    want = enc.encode(SENTENCES, batch_size=4, truncate_dim=8)
+    assert np.abs(got - want).max() <= 1e-4

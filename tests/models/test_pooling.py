@@ -35,6 +35,7 @@ def test_every_mode_matches_a_direct_computation(tiny_bert):
         "mean-sqrt-len": _manual_mean(last, mask) * mask.sum(1, keepdim=True).sqrt(),
         "mean-first-last": _manual_mean((hidden[1] + hidden[-1]) / 2, mask),
         "mean-top2": _manual_mean((hidden[-2] + hidden[-1]) / 2, mask),
+        "lasttoken": torch.stack([t[int(m.sum()) - 1] for t, m in zip(last, mask, strict=True)]),
     }
     w = []
     for t, m in zip(last, mask, strict=True):

@@ -37,6 +37,8 @@ def test_json_round_trip():
         ({"max_length": True}, ["'max_length'", "True"]),  # a bool is not a length
         ({"max_length": 1.5}, ["'max_length'"]),
         ({"normalize": 0}, ["'normalize'"]),
+        ({"truncate_dim": True}, ["'truncate_dim'", "True"]),
+        ({"truncate_dim": "8"}, ["'truncate_dim'"]),
         (["minilm"], ["expected an object", "list"]),
     ],
 )

@@ -129,3 +129,51 @@ def test_pooling_config_in_the_sentence_transformers_6_format(tiny_st, tmp_path)
         json.dumps({"embedding_dimension": 32, "pooling_mode": "max", "include_prompt": True})
     )
     assert Encoder(folder).pooling == ("max",)
+
+
+def _st_lasttoken(tiny_bert, folder):
+    from sentence_transformers import models
+
+    word = models.Transformer(str(tiny_bert))
+    pooling = models.Pooling(word.get_embedding_dimension(), pooling_mode="lasttoken")
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(folder))
+    return SentenceTransformer(str(folder), device="cpu")
+
+
+def test_lasttoken_pooling_matches_sentence_transformers_both_ways(tiny_bert, tmp_path):
+    model = _st_lasttoken(tiny_bert, tmp_path / "st")
+    theirs = model.encode(SENTENCES)
+    enc = Encoder(tmp_path / "st")
+    assert enc.pooling == ("lasttoken",)
+    assert np.abs(enc.encode(SENTENCES, batch_size=4) - theirs).max() <= 1e-5
+    enc.save(tmp_path / "ours")
+    again = SentenceTransformer(str(tmp_path / "ours"), device="cpu").encode(SENTENCES)
+    assert np.abs(again - theirs).max() <= 1e-5
+    legacy = json.loads((tmp_path / "ours" / "1_Pooling" / "config.json").read_text())
+    assert legacy["pooling_mode_lasttoken"] is True
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_truncate_dim_matches_sentence_transformers(tiny_bert, tmp_path, normalize):
+    Encoder(tiny_bert, pooling="mean", normalize=normalize).save(tmp_path / "m")
+    st = SentenceTransformer(str(tmp_path / "m"), device="cpu", truncate_dim=12)
+    theirs = st.encode(SENTENCES)
+    enc = Encoder(tmp_path / "m", truncate_dim=12)
+    ours = enc.encode(SENTENCES)
+    assert enc.dim == 12 and ours.shape == (len(SENTENCES), 12)
+    if normalize:  # sentence-transformers cuts its unit vectors; finesim normalises again
+        theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert np.abs(ours - theirs).max() <= 1e-5
+    full = Encoder(tmp_path / "m")
+    per_call = full.encode(SENTENCES, truncate_dim=12)
+    assert np.abs(per_call - ours).max() <= 1e-6 and full.dim == 32
+    assert enc.spec.truncate_dim == 12 and enc.fingerprint() != full.fingerprint()
+
+
+@pytest.mark.parametrize("bad", [0, -3, 33])
+def test_truncate_dim_out_of_range_names_the_value(tiny_st, bad):
+    with pytest.raises(FinesimError, match=f"truncate_dim {bad}"):
+        Encoder(tiny_st, truncate_dim=bad)
+    with pytest.raises(FinesimError, match=f"truncate_dim {bad}"):
+        Encoder(tiny_st).encode(["a"], truncate_dim=bad)

@@ -56,7 +56,7 @@ def test_embeddings_errors(server):
         url, "/v1/embeddings", {"model": "tiny", "input": "x", "encoding_format": "int8"}
     )
     assert_error(status, body, 422, "encoding_format")
-    status, _, body = call(url, "/v1/embeddings", {"model": "tiny", "input": "x", "dimensions": 7})
+    status, _, body = call(url, "/v1/embeddings", {"model": "tiny", "input": "x", "dimensions": 33})
     assert_error(status, body, 422, "dimensions", "32")
     status, _, body = call(url, "/v1/embeddings", raw=b'{"model": "tiny", "input": ')
     assert_error(status, body, 422, "not valid JSON")

@@ -66,3 +66,26 @@ def test_minilm_vectors_equal_finesim_encode(tmp_path, monkeypatch, capsys):
     got = np.array([d.embedding for d in answer.data], dtype=np.float32)
     assert got.shape == (4, 384)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_openai_dimensions_truncate_and_normalise(tiny_encoder):
+    service, live = start(tiny_encoder, "tiny")
+    with live as url:
+        expected = tiny_encoder.encode(TEXTS, truncate_dim=8, normalize=True)
+        for dims in (8, 32):
+            answer = client(url).embeddings.create(
+                model="tiny", input=TEXTS, dimensions=dims, encoding_format="float"
+            )
+            got = np.array([d.embedding for d in answer.data], dtype=np.float32)
+            assert got.shape == (len(TEXTS), dims)
+            np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(
+            got[:, :8] / np.linalg.norm(got[:, :8], axis=1)[:, None], expected, atol=1e-5
+        )
+        short = client(url).embeddings.create(model="tiny", input=TEXTS, dimensions=8)
+        got = np.array([d.embedding for d in short.data], dtype=np.float32)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        for bad in (0, 33):
+            with pytest.raises(openai.UnprocessableEntityError, match="dimensions"):
+                client(url).embeddings.create(model="tiny", input=TEXTS, dimensions=bad)
+    service.close()

@@ -19,16 +19,26 @@ if TYPE_CHECKING:
 
 
 def load_encoder(
-    model: str, pooling: str | None = None, trust_pickle: bool = False, backend: str | None = None
+    model: str,
+    pooling: str | None = None,
+    trust_pickle: bool = False,
+    backend: str | None = None,
+    truncate_dim: int | None = None,
 ) -> Encoder:
-    """The encoder of ``--model/--pooling/--trust-pickle/--backend`` (loaded now).
+    """The encoder of ``--model/--pooling/--trust-pickle/--backend/--truncate-dim`` (loaded now).
 
     Bad values (an unknown model, pooling or backend) raise ``FinesimError`` from the encoder.
     """
     from finesim.models.encoder import Encoder
     from finesim.models.spec import EncoderSpec
 
-    spec = EncoderSpec(model=model, pooling=pooling, trust_pickle=trust_pickle, backend=backend)
+    spec = EncoderSpec(
+        model=model,
+        pooling=pooling,
+        trust_pickle=trust_pickle,
+        backend=backend,
+        truncate_dim=truncate_dim,
+    )
     return Encoder.from_spec(spec)
 
 

@@ -45,6 +45,9 @@ def encode(
     pooling: PoolingOpt = None,
     trust_pickle: TrustOpt = False,
     backend: BackendOpt = None,
+    truncate_dim: Annotated[
+        int | None, typer.Option(min=1, help="Keep the first N components (Matryoshka).")
+    ] = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
@@ -60,7 +63,7 @@ def encode(
     source.check()
     check_output(output, overwrite)
     total = count_records(source)
-    encoder = load_encoder(model, pooling, trust_pickle, backend)
+    encoder = load_encoder(model, pooling, trust_pickle, backend, truncate_dim)
     options = EncodeOptions(encoder.spec, batch_size, max_length, normalize, shard_size)
     if on_ray is not None:
         from finesim.engine.ray_encode import encode_file_ray

@@ -49,6 +49,8 @@ class Encoder(nn.Module):
     ``onnx-int8`` (onnxruntime; exported once into the cache if the folder has no export);
     None takes a folder's own choice (``finesim export``), else torch. ``forward`` (training)
     is always torch. ``whitening=False`` leaves out a saved whitening layer (``finesim whiten``).
+    ``truncate_dim`` keeps the first N components of each vector (Matryoshka models), then
+    normalises if the model normalises (see ``encode``); ``dim`` reports N.
     ``spec`` is the ``EncoderSpec`` that loads the same encoder again (``from_spec``).
 
     Bad settings (an unknown pooling or backend) raise ``FinesimError`` naming the value.
@@ -65,6 +67,7 @@ class Encoder(nn.Module):
         device: str | torch.device | None = None,
         backend: str | None = None,
         whitening: bool = True,
+        truncate_dim: int | None = None,
     ) -> None:
         super().__init__()
         folder = registry.resolve(model)
@@ -79,6 +82,8 @@ class Encoder(nn.Module):
             parts.max_length if max_length is None else min(max_length, parts.max_length)
         )
         self.do_lower_case = parts.do_lower_case
+        self.truncate_dim: int | None = None
+        self.truncate_dim = self._check_truncate(truncate_dim)
         self.stats = EncodeStats()
         self._fast: Tokenizer | None = None
         self._fast_length = -1
@@ -94,6 +99,7 @@ class Encoder(nn.Module):
             whitening=whitening,
             max_length=max_length,
             normalize=normalize,
+            truncate_dim=truncate_dim,
         )
         # A complete torch encoder from here on; only then is another backend attached.
         if backend != "torch":  # None: an exported folder's own choice, else torch
@@ -111,6 +117,7 @@ class Encoder(nn.Module):
             device=device,
             backend=spec.backend,
             whitening=spec.whitening,
+            truncate_dim=spec.truncate_dim,
         )
 
     def _attach_backend(self, folder: Path, backend: str | None) -> None:
@@ -138,7 +145,12 @@ class Encoder(nn.Module):
 
     @property
     def dim(self) -> int:
-        """Length of the output vectors."""
+        """Length of the output vectors: ``truncate_dim`` where set, else ``full_dim``."""
+        return self.truncate_dim or self.full_dim
+
+    @property
+    def full_dim(self) -> int:
+        """Length of the model's vectors before any truncation (what ``forward`` returns)."""
         if len(self.dense):
             last: Dense = self.dense[-1]  # type: ignore[assignment]
             return last.linear.out_features
@@ -182,7 +194,9 @@ class Encoder(nn.Module):
         records its torch weights' fingerprint, ``fingerprint(backend="torch")``.
         """
         digest = hashlib.blake2b(digest_size=16)
-        settings = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
+        settings: list[Any] = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
+        if self.truncate_dim is not None:  # appended only when set: older fingerprints hold
+            settings.append(("truncate_dim", self.truncate_dim))
         settings.append(backend or getattr(self, "backend", "torch"))  # int8 differs from fp32
         digest.update(repr(settings).encode())
         digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
@@ -247,14 +261,33 @@ class Encoder(nn.Module):
             vectors = F.normalize(vectors, p=2, dim=-1)
         return vectors
 
-    def _vectors(self, features: dict[str, torch.Tensor], normalize: bool | None) -> torch.Tensor:
-        """``forward`` on torch, or the same function through the ONNX session."""
+    def _check_truncate(self, truncate_dim: int | None) -> int | None:
+        """``truncate_dim`` if it is a length within the model's vectors, else a FinesimError."""
+        if truncate_dim is None:
+            return None
+        full = self.full_dim
+        if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int):
+            raise FinesimError(f"truncate_dim {truncate_dim!r} is not an integer")
+        if not 1 <= truncate_dim <= full:
+            raise FinesimError(f"truncate_dim {truncate_dim}: must be 1..{full} for this model")
+        return truncate_dim
+
+    def _vectors(
+        self, features: dict[str, torch.Tensor], normalize: bool | None, truncate_dim: int | None
+    ) -> torch.Tensor:
+        """``forward`` on torch or through the ONNX session, cut, then normalised.
+
+        Cut before normalising, so a truncated vector of a normalising model is unit length.
+        """
         if self._onnx is None:
-            return self.forward(features, normalize)
-        out = self._onnx({k: v.numpy() for k, v in features.items()})
+            out = self.forward(features, normalize=False)
+        else:
+            out = torch.from_numpy(self._onnx({k: v.numpy() for k, v in features.items()}))
+        if truncate_dim is not None:
+            out = out[:, :truncate_dim]
         if self.normalize if normalize is None else normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return torch.from_numpy(out)
+            out = F.normalize(out, p=2, dim=-1)
+        return out
 
     # ---- encoding ----------------------------------------------------------------------
 
@@ -264,15 +297,17 @@ class Encoder(nn.Module):
         batch_size: int,
         normalize: bool | None,
         max_length: int | None,
+        truncate_dim: int | None,
         on_batch: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Vectors for ``texts`` in input order, batched by token count to cut padding."""
         encodings = self._encodings(texts, max_length)
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        result = torch.empty(len(texts), self.dim, dtype=torch.float32)
+        result = torch.empty(len(texts), truncate_dim or self.full_dim, dtype=torch.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            vectors = self._vectors(self._collate([encodings[i] for i in idx]), normalize)
+            batch = self._collate([encodings[i] for i in idx])
+            vectors = self._vectors(batch, normalize, truncate_dim)
             # index_copy_, not result[idx] = ...: that index_put took 8 ms a batch here
             result.index_copy_(0, torch.tensor(idx), vectors.float().cpu())
             if on_batch is not None:
@@ -292,20 +327,24 @@ class Encoder(nn.Module):
         total: int | None = None,
         show_progress: bool | None = None,
         on_batch: Callable[[int], None] | None = None,
+        truncate_dim: int | None = None,
     ) -> Iterator[np.ndarray]:
         """Encode a stream chunk by chunk, yielding float32 arrays in input order.
 
         Only ``chunk_size`` texts are tokenised at a time, so a corpus never sits in memory.
         ``on_batch`` is called with the number of texts after each batch (for progress bars).
+        ``truncate_dim`` as in ``encode``.
         """
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be >= 1")
+        cut = self._check_truncate(truncate_dim) or self.truncate_dim
         self.stats = EncodeStats()
         iterator = iter(texts)
         with progress_bar(show_progress, total) as advance, torch.inference_mode():
             callback = advance or on_batch
             while chunk := list(islice(iterator, chunk_size)):
-                yield self._encode_chunk(chunk, batch_size, normalize, max_length, callback).numpy()
+                args = (batch_size, normalize, max_length, cut, callback)
+                yield self._encode_chunk(chunk, *args).numpy()
         if self.stats.truncated:
             log.info(
                 "%d of %d inputs were longer than %d tokens and were truncated",
@@ -322,11 +361,18 @@ class Encoder(nn.Module):
         max_length: int | None = None,
         show_progress: bool | None = None,
         convert_to: ConvertTo = "numpy",
+        truncate_dim: int | None = None,
     ) -> Any:
         """Embed one text (a vector) or a list of texts (a matrix, rows in input order).
 
         ``normalize`` None keeps the model's own choice; ``max_length`` may only shorten the
         model's limit. ``convert_to`` is ``numpy``, ``torch`` or ``list``.
+
+        ``truncate_dim`` (None: the encoder's own) keeps the first N components, then
+        normalises if the model normalises (or ``normalize=True``): truncated vectors of a
+        normalising model are unit length. sentence-transformers 6.2 cuts after its Normalize
+        module and does not normalise again (unless ``normalize_embeddings=True``), so its
+        vectors are shorter than 1; finesim's equal them normalised again.
         """
         single = isinstance(texts, str)
         batch = [texts] if isinstance(texts, str) else list(texts)
@@ -344,12 +390,14 @@ class Encoder(nn.Module):
                     chunk_size=max(len(batch), 1),
                     total=len(batch),
                     show_progress=show_progress,
+                    truncate_dim=truncate_dim,
                 )
             )
             if batch
             else []
         )
-        matrix = np.concatenate(blocks) if blocks else np.zeros((0, self.dim), dtype=np.float32)
+        width = self._check_truncate(truncate_dim) or self.dim
+        matrix = np.concatenate(blocks) if blocks else np.zeros((0, width), dtype=np.float32)
         out = matrix[0] if single else matrix
         if convert_to == "torch":
             return torch.from_numpy(out)

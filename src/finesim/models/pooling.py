@@ -1,10 +1,11 @@
 """Pooling: turn token vectors into one sentence vector.
 
-The modes cover Sentence-BERT's (cls, mean, max, weighted mean, mean over sqrt length) and
+The modes cover Sentence-BERT's (cls, mean, max, weighted mean, mean over sqrt length),
 SimCSE's (``cls`` with BERT's pooler, ``cls-before-pooler``, ``mean-first-last``,
-``mean-top2``). The names follow SimCSE: ``cls`` is the [CLS] vector passed through the
-model's pooler (dense + tanh), ``cls-before-pooler`` is the raw [CLS] vector, which is what
-sentence-transformers calls ``cls``.
+``mean-top2``) and sentence-transformers' ``lasttoken`` (decoder embedders, whose last
+token has seen the whole text). The names follow SimCSE: ``cls`` is the [CLS] vector passed
+through the model's pooler (dense + tanh), ``cls-before-pooler`` is the raw [CLS] vector,
+which is what sentence-transformers calls ``cls``.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ POOLING_MODES = (
     "mean-sqrt-len",
     "mean-first-last",
     "mean-top2",
+    "lasttoken",
 )
 
-# finesim mode <-> sentence-transformers ``pooling_mode`` name (legacy bool key in brackets).
+# finesim mode <-> sentence-transformers ``pooling_mode`` name (legacy bool key in brackets),
+# in the order sentence-transformers concatenates modes given as legacy bool keys.
 ST_NAMES = {
     "cls-before-pooler": ("cls", "pooling_mode_cls_token"),
-    "mean": ("mean", "pooling_mode_mean_tokens"),
     "max": ("max", "pooling_mode_max_tokens"),
-    "weighted-mean": ("weightedmean", "pooling_mode_weightedmean_tokens"),
+    "mean": ("mean", "pooling_mode_mean_tokens"),
     "mean-sqrt-len": ("mean_sqrt_len_tokens", "pooling_mode_mean_sqrt_len_tokens"),
+    "weighted-mean": ("weightedmean", "pooling_mode_weightedmean_tokens"),
+    "lasttoken": ("lasttoken", "pooling_mode_lasttoken"),
 }
 ALIASES = {
     "cls_before_pooler": "cls-before-pooler",
@@ -44,6 +48,8 @@ ALIASES = {
     "avg_top2": "mean-top2",
     "top2": "mean-top2",
     "mean_sqrt_len_tokens": "mean-sqrt-len",
+    "last-token": "lasttoken",
+    "last_token": "lasttoken",
 }
 
 
@@ -65,6 +71,18 @@ def _masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return summed / mask.sum(dim=1).clamp(min=1e-9)
 
 
+def _last_token(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The vector of each row's last real token (right padding: position length - 1).
+
+    A gather at an index computed from the mask, so it traces into ONNX (ReduceSum, Gather)
+    with dynamic batch and sequence axes; a row without tokens gives zeros, as in
+    sentence-transformers.
+    """
+    last = (mask.sum(dim=1) - 1).clamp(min=0).long()  # (batch, 1)
+    index = last.unsqueeze(-1).expand(-1, 1, tokens.shape[-1])
+    return torch.gather(tokens * mask, 1, index).squeeze(1)
+
+
 def pool(
     modes: Sequence[str],
     last_hidden: torch.Tensor,
@@ -74,7 +92,8 @@ def pool(
 ) -> torch.Tensor:
     """Pool ``last_hidden`` (batch, seq, dim) under ``attention_mask``; several modes concatenate.
 
-    Padding is on the right, so the first token is [CLS] for every row.
+    Padding is on the right, so the first token is [CLS] for every row and the last real
+    token of a row sits at its length minus one.
     """
     mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
     out: list[torch.Tensor] = []
@@ -99,6 +118,8 @@ def pool(
             positions = torch.arange(1, last_hidden.shape[1] + 1, dtype=last_hidden.dtype)
             weights = mask * positions.view(1, -1, 1).to(last_hidden.device)
             out.append((last_hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
+        elif mode == "lasttoken":
+            out.append(_last_token(last_hidden, mask))
         elif mode in ("mean-first-last", "mean-top2"):
             if hidden_states is None:
                 raise ValueError(f"pooling {mode!r} needs the hidden states of every layer")

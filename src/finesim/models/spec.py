@@ -23,7 +23,7 @@ class EncoderSpec:
     ``pooling`` None: the folder's own (mean for a plain transformers folder); ``backend``
     None: an exported folder's own choice, else torch; ``max_length`` None: the model's
     limit; ``normalize`` None: the model's own choice; ``whitening`` False leaves out a
-    saved whitening layer.
+    saved whitening layer; ``truncate_dim`` keeps the first N components (Matryoshka).
     """
 
     model: str = registry.DEFAULT_MODEL
@@ -33,6 +33,7 @@ class EncoderSpec:
     whitening: bool = True
     max_length: int | None = None
     normalize: bool | None = None
+    truncate_dim: int | None = None
 
     def replace(self, **changes: Any) -> EncoderSpec:
         """A copy with some fields changed (unknown names are an error)."""
@@ -62,10 +63,11 @@ class EncoderSpec:
             "whitening": (bool,),
             "max_length": (int, type(None)),
             "normalize": (bool, type(None)),
+            "truncate_dim": (int, type(None)),
         }
         for name, value in data.items():
             ok = isinstance(value, checks[name])
-            if name == "max_length" and isinstance(value, bool):
+            if name in ("max_length", "truncate_dim") and isinstance(value, bool):
                 ok = False  # bool is an int subclass
             if not ok:
                 raise FinesimError(f"{where}: field {name!r} has a bad value {value!r}")

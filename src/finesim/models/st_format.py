@@ -187,8 +187,6 @@ def _pooling_modes(folder: Path) -> tuple[str, ...]:
             modes.append(st_to_finesim[n])
         return tuple(modes)
     modes = [fs for fs, (_, key) in ST_NAMES.items() if cfg.get(key)]
-    if cfg.get("pooling_mode_lasttoken"):
-        raise FinesimError(f"{folder / 'config.json'}: last-token pooling is not supported")
     return tuple(modes) or ("mean",)
 
 

@@ -215,15 +215,18 @@ def _add_handlers(app: FastAPI) -> None:
 async def embeddings(service: Service, body: EmbeddingsRequest) -> dict[str, Any]:
     """OpenAI's ``/v1/embeddings``: vectors as ``finesim encode`` makes them, with usage."""
     _check_model(service, body.model)
-    if body.dimensions is not None and body.dimensions != service.encoder.dim:
+    if body.dimensions is not None and body.dimensions > service.encoder.dim:
         raise ApiError(
-            422, f"field 'dimensions': this model gives {service.encoder.dim}", "dimensions"
+            422, f"field 'dimensions': at most {service.encoder.dim} for this model", "dimensions"
         )
     result = await _encode(service, _texts(body.input, "input", service))
     tokens = int(result.tokens.sum())
+    vectors = result.vectors
+    if body.dimensions is not None:  # per request, after the shared batch: OpenAI's semantics
+        vectors = unit(vectors[:, : body.dimensions]).astype(np.float32)
     data = [
         {"object": "embedding", "index": i, "embedding": _embedding(v, body.encoding_format)}
-        for i, v in enumerate(result.vectors)
+        for i, v in enumerate(vectors)
     ]
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     return {"object": "list", "data": data, "model": service.name, "usage": usage}

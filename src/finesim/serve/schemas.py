@@ -24,7 +24,7 @@ class EmbeddingsRequest(BaseModel):
     input: str | list[str] | list[int] | list[list[int]]
     model: str
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: int | None = Field(None, ge=1)  # truncate, then normalise (OpenAI's)
     user: str | None = None
 
 

@@ -145,7 +145,7 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         else load_examples(config.data, config.format, config.columns)
     )
     encoder = Encoder(model, device=device)
-    loss_fn = build_loss(config, encoder.dim).to(device)
+    loss_fn = build_loss(config, encoder.full_dim).to(device)
     local = config.batch_size // world
     per_epoch = (
         len(data) // config.batch_size if world > 1 else math.ceil(len(data) / config.batch_size)
