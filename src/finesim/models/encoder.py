@@ -82,7 +82,6 @@ class Encoder(nn.Module):
             parts.max_length if max_length is None else min(max_length, parts.max_length)
         )
         self.do_lower_case = parts.do_lower_case
-        self.truncate_dim: int | None = None
         self.truncate_dim = self._check_truncate(truncate_dim)
         self.stats = EncodeStats()
         self._fast: Tokenizer | None = None
@@ -396,8 +395,11 @@ class Encoder(nn.Module):
             if batch
             else []
         )
-        width = self._check_truncate(truncate_dim) or self.dim
-        matrix = np.concatenate(blocks) if blocks else np.zeros((0, width), dtype=np.float32)
+        if blocks:
+            matrix = np.concatenate(blocks)
+        else:  # encode_iter checked truncate_dim only if it ran
+            width = self._check_truncate(truncate_dim) or self.dim
+            matrix = np.zeros((0, width), dtype=np.float32)
         out = matrix[0] if single else matrix
         if convert_to == "torch":
             return torch.from_numpy(out)
