@@ -14,7 +14,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
 from torch import nn
 
 from finesim._util.atomic import atomic_path
@@ -22,9 +21,10 @@ from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.dense import Dense
-from finesim.models.pooling import needs_hidden_states, pool
 from finesim.models.spec import EncoderSpec
-from finesim.models.st_format import load_parts, save_parts
+from finesim.models.st_format import Parts, load_parts, save_parts
+from finesim.models.st_modules import RouterConfig, Settings, resolve_prompt
+from finesim.models.towers import Route, TransformerTower
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,12 @@ class Encoder(nn.Module):
     normalises if the model normalises (see ``encode``); ``dim`` reports N.
     ``spec`` is the ``EncoderSpec`` that loads the same encoder again (``from_spec``).
 
+    As sentence-transformers 6.2: ``prompts`` / ``default_prompt_name`` from the folder are
+    prepended (``encode(prompt_name=, prompt=)``, ``encode_query``, ``encode_document``); a
+    ``Router`` model has one Route per task (``encode(task="query")``), each a transformer with
+    pooling or a ``StaticEmbedding``; ``transformer``, ``tokenizer`` and ``pooling`` are the
+    default route's. Training (``forward``) runs the default route unless given a ``task``.
+
     Bad settings (an unknown pooling or backend) raise ``FinesimError`` naming the value.
     """
 
@@ -73,19 +79,28 @@ class Encoder(nn.Module):
         folder = registry.resolve(model)
         parts = load_parts(folder, pooling=pooling, trust_pickle=trust_pickle, whitening=whitening)
         self.source = str(model)
-        self.transformer = parts.transformer
-        self.tokenizer = parts.tokenizer
-        self.pooling = parts.pooling
-        self.dense = nn.ModuleList(parts.dense)
-        self.normalize = parts.normalize if normalize is None else normalize
-        self.max_length = (
-            parts.max_length if max_length is None else min(max_length, parts.max_length)
-        )
-        self.do_lower_case = parts.do_lower_case
-        self.truncate_dim = self._check_truncate(truncate_dim)
+        self.routes = nn.ModuleDict(parts.routes)
+        self.router: RouterConfig | None = parts.router
+        self.dense = nn.ModuleList(parts.tail)  # after the routes; all Dense layers if one route
+        ends_normalised = parts.normalize
+        if not parts.tail and all(r.normalize for r in parts.routes.values()):
+            ends_normalised = True  # every route normalises last: one final Normalize
+            for route in parts.routes.values():
+                route.normalize = False
+        self.normalize = ends_normalised if normalize is None else normalize
+        if max_length is not None:
+            for route in parts.routes.values():
+                route.tower.max_length = min(max_length, route.tower.max_length)
+        widths = {r.full_dim for r in parts.routes.values()}
+        if len(widths) > 1:
+            raise FinesimError(f"{folder}: the routes give vectors of different lengths {widths}")
+        self.settings: Settings = parts.settings
+        self.prompts: dict[str, str] = dict(parts.settings.prompts)
+        self.default_prompt_name = parts.settings.default_prompt_name
+        self.similarity_fn_name = parts.settings.similarity_fn_name
+        saved_cut = parts.settings.truncate_dim if truncate_dim is None else truncate_dim
+        self.truncate_dim = self._check_truncate(saved_cut)
         self.stats = EncodeStats()
-        self._fast: Tokenizer | None = None
-        self._fast_length = -1
         self.to(torch.device(device) if device is not None else torch.device("cpu"))
         self.eval()
         self.backend = "torch"
@@ -101,7 +116,9 @@ class Encoder(nn.Module):
             truncate_dim=truncate_dim,
         )
         # A complete torch encoder from here on; only then is another backend attached.
-        if backend != "torch":  # None: an exported folder's own choice, else torch
+        if backend not in (None, "torch") and not self._plain:
+            raise FinesimError(f"backend {backend!r} runs one-transformer models only; use torch")
+        if backend != "torch" and self._plain:  # None: an exported folder's choice, else torch
             self._attach_backend(folder, backend)
 
     @classmethod
@@ -140,6 +157,48 @@ class Encoder(nn.Module):
             source=self.source,
         )
 
+    # ---- routes --------------------------------------------------------------------------
+
+    @property
+    def _plain(self) -> bool:
+        """One transformer route: what ONNX export and the token-level tools handle."""
+        return self.router is None and isinstance(self._route(None).tower, TransformerTower)
+
+    def route_name(self, task: str | None) -> str:
+        """The route ``task`` takes ("query", "document", None: the default)."""
+        return "default" if self.router is None else self.router.resolve(task)
+
+    def _route(self, task: str | None) -> Route:
+        route: Route = self.routes[self.route_name(task)]  # type: ignore[assignment]
+        return route
+
+    @property
+    def transformer(self) -> Any:
+        """The default route's transformers model (a StaticEmbedding route has none)."""
+        tower = self._route(None).tower
+        if not isinstance(tower, TransformerTower):
+            raise FinesimError(f"{self.source}: a StaticEmbedding model has no transformer")
+        return tower.transformer
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._route(None).tower.tokenizer
+
+    @property
+    def pooling(self) -> tuple[str, ...]:
+        return self._route(None).tower.pooling
+
+    @property
+    def max_length(self) -> int:
+        return int(self._route(None).tower.max_length)
+
+    @property
+    def do_lower_case(self) -> bool:
+        return bool(self._route(None).tower.do_lower_case)
+
+    def _prompt(self, prompt: str | None, prompt_name: str | None) -> str:
+        return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
+
     # ---- description -------------------------------------------------------------------
 
     @property
@@ -153,7 +212,7 @@ class Encoder(nn.Module):
         if len(self.dense):
             last: Dense = self.dense[-1]  # type: ignore[assignment]
             return last.linear.out_features
-        return int(self.transformer.config.hidden_size) * len(self.pooling)
+        return self._route(None).full_dim
 
     @property
     def device(self) -> torch.device:
@@ -171,9 +230,18 @@ class Encoder(nn.Module):
 
     def info(self) -> dict[str, Any]:
         """What ``finesim info`` prints."""
+        towers = {n: r.tower for n, r in self.routes.items()}
         return {
             "model": self.source,
-            "architecture": type(self.transformer).__name__,
+            "architecture": ", ".join(
+                type(getattr(t, "transformer", t)).__name__.replace(
+                    "StaticTower", "StaticEmbedding"
+                )
+                for t in towers.values()
+            ),
+            "routes": list(towers) if self.router else None,
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
             "dimension": self.dim,
             "max_length": self.max_length,
             "pooling": list(self.pooling),
@@ -194,66 +262,59 @@ class Encoder(nn.Module):
         """
         digest = hashlib.blake2b(digest_size=16)
         settings: list[Any] = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
-        if self.truncate_dim is not None:  # appended only when set: older fingerprints hold
+        # appended only when set: fingerprints of models without them stay as they were
+        if self.truncate_dim is not None:
             settings.append(("truncate_dim", self.truncate_dim))
+        if self.prompts or self.default_prompt_name:
+            settings.append(("prompts", sorted(self.prompts.items()), self.default_prompt_name))
+        if self.router is not None:
+            settings.append(("router", repr(self.router)))
+        routes: list[Route] = list(self.routes.values())  # type: ignore[arg-type]
+        for route in routes:
+            if not route.tower.include_prompt:
+                settings.append(("include_prompt", False))
         settings.append(backend or getattr(self, "backend", "torch"))  # int8 differs from fp32
         digest.update(repr(settings).encode())
-        digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
+        for route in routes:
+            digest.update(route.tower.tokenizer_json().encode())
+        prefix = "routes.default.tower." if self.router is None else "\0"
         for name, tensor in self.state_dict().items():
-            digest.update(name.encode())
+            digest.update(name.removeprefix(prefix).encode())
             digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
     # ---- tokenising and the forward pass -----------------------------------------------
 
-    def _backend(self, max_length: int) -> Tokenizer:
-        """A copy of the fast tokenizer that truncates at ``max_length`` and does not pad."""
-        if self._fast is None or self._fast_length != max_length:
-            fast = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
-            fast.no_padding()
-            fast.enable_truncation(max_length)
-            self._fast, self._fast_length = fast, max_length
-        return self._fast
-
     def tokenize(
-        self, texts: Sequence[str], max_length: int | None = None
+        self, texts: Sequence[str], max_length: int | None = None, task: str | None = None
     ) -> tuple[dict[str, torch.Tensor], int]:
-        """Right-padded model inputs for ``texts`` and how many of them were truncated."""
-        encodings = self._encodings(texts, max_length)
-        return self._collate(encodings), sum(bool(e.overflowing) for e in encodings)
+        """Model inputs for ``texts`` (on ``task``'s route) and how many were truncated."""
+        tower = self._route(task).tower
+        encodings = tower.encodings(texts, max_length)
+        return tower.collate(encodings), sum(bool(e.overflowing) for e in encodings)
 
     def _encodings(self, texts: Sequence[str], max_length: int | None) -> list[Any]:
-        length = min(max_length or self.max_length, self.max_length)
-        batch = [t.lower() for t in texts] if self.do_lower_case else list(texts)
-        return self._backend(length).encode_batch(batch)
-
-    def _collate(self, encodings: Sequence[Any]) -> dict[str, torch.Tensor]:
-        width = max(len(e.ids) for e in encodings)
-        pad_id = self.tokenizer.pad_token_id or 0
-        ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n] = e.ids
-            types[row, :n] = e.type_ids
-            mask[row, :n] = 1
-        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if "token_type_ids" in self.tokenizer.model_input_names:
-            features["token_type_ids"] = torch.from_numpy(types)
-        return features
+        return self._route(None).tower.encodings(texts, max_length)
 
     def forward(
-        self, features: dict[str, torch.Tensor], normalize: bool | None = None
+        self,
+        features: dict[str, torch.Tensor],
+        normalize: bool | None = None,
+        *,
+        task: str | None = None,
+        prompt_length: int = 0,
     ) -> torch.Tensor:
-        """Sentence vectors for tokenised inputs (dropout follows ``train()``/``eval()``)."""
+        """Sentence vectors for tokenised inputs (dropout follows ``train()``/``eval()``).
+
+        ``prompt_length``: leading positions the pooling leaves out (``include_prompt`` off).
+        """
+        route = self._route(task)
         features = {k: v.to(self.device) for k, v in features.items()}
-        out = self.transformer(**features, return_dict=True)
-        hidden = out.hidden_states if needs_hidden_states(self.pooling) else None
-        pooler_output = getattr(out, "pooler_output", None) if "cls" in self.pooling else None
-        vectors = pool(
-            self.pooling, out.last_hidden_state, features["attention_mask"], hidden, pooler_output
-        )
+        vectors = route.tower(features, prompt_length)
+        for layer in route.dense:
+            vectors = layer(vectors)
+        if route.normalize:
+            vectors = F.normalize(vectors, p=2, dim=-1)
         for layer in self.dense:
             vectors = layer(vectors)
         if self.normalize if normalize is None else normalize:
@@ -272,14 +333,20 @@ class Encoder(nn.Module):
         return truncate_dim
 
     def _vectors(
-        self, features: dict[str, torch.Tensor], normalize: bool | None, truncate_dim: int | None
+        self,
+        features: dict[str, torch.Tensor],
+        normalize: bool | None,
+        truncate_dim: int | None,
+        task: str | None = None,
+        prompt_length: int = 0,
     ) -> torch.Tensor:
         """``forward`` on torch or through the ONNX session, cut, then normalised.
 
         Cut before normalising, so a truncated vector of a normalising model is unit length.
+        The ONNX graph pools every token: a prompt left out of the pooling runs on torch.
         """
-        if self._onnx is None:
-            out = self.forward(features, normalize=False)
+        if self._onnx is None or prompt_length:
+            out = self.forward(features, normalize=False, task=task, prompt_length=prompt_length)
         else:
             out = torch.from_numpy(self._onnx({k: v.numpy() for k, v in features.items()}))
         if truncate_dim is not None:
@@ -298,15 +365,19 @@ class Encoder(nn.Module):
         max_length: int | None,
         truncate_dim: int | None,
         on_batch: Callable[[int], None] | None = None,
+        task: str | None = None,
+        prompt: str = "",
     ) -> torch.Tensor:
         """Vectors for ``texts`` in input order, batched by token count to cut padding."""
-        encodings = self._encodings(texts, max_length)
+        tower = self._route(task).tower
+        cut = tower.prompt_length(prompt, max_length)
+        encodings = tower.encodings([prompt + t for t in texts] if prompt else texts, max_length)
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         result = torch.empty(len(texts), truncate_dim or self.full_dim, dtype=torch.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            batch = self._collate([encodings[i] for i in idx])
-            vectors = self._vectors(batch, normalize, truncate_dim)
+            batch = tower.collate([encodings[i] for i in idx])
+            vectors = self._vectors(batch, normalize, truncate_dim, task, cut)
             # index_copy_, not result[idx] = ...: that index_put took 8 ms a batch here
             result.index_copy_(0, torch.tensor(idx), vectors.float().cpu())
             if on_batch is not None:
@@ -327,22 +398,28 @@ class Encoder(nn.Module):
         show_progress: bool | None = None,
         on_batch: Callable[[int], None] | None = None,
         truncate_dim: int | None = None,
+        *,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        task: str | None = None,
     ) -> Iterator[np.ndarray]:
         """Encode a stream chunk by chunk, yielding float32 arrays in input order.
 
         Only ``chunk_size`` texts are tokenised at a time, so a corpus never sits in memory.
         ``on_batch`` is called with the number of texts after each batch (for progress bars).
-        ``truncate_dim`` as in ``encode``.
+        ``truncate_dim``, ``prompt_name``, ``prompt`` and ``task`` as in ``encode``.
         """
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be >= 1")
         cut = self._check_truncate(truncate_dim) or self.truncate_dim
+        text_prompt = self._prompt(prompt, prompt_name)
+        self.route_name(task)  # an unknown task fails before any work
         self.stats = EncodeStats()
         iterator = iter(texts)
         with progress_bar(show_progress, total) as advance, torch.inference_mode():
             callback = advance or on_batch
             while chunk := list(islice(iterator, chunk_size)):
-                args = (batch_size, normalize, max_length, cut, callback)
+                args = (batch_size, normalize, max_length, cut, callback, task, text_prompt)
                 yield self._encode_chunk(chunk, *args).numpy()
         if self.stats.truncated:
             log.info(
@@ -361,11 +438,18 @@ class Encoder(nn.Module):
         show_progress: bool | None = None,
         convert_to: ConvertTo = "numpy",
         truncate_dim: int | None = None,
+        *,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        task: str | None = None,
     ) -> Any:
         """Embed one text (a vector) or a list of texts (a matrix, rows in input order).
 
         ``normalize`` None keeps the model's own choice; ``max_length`` may only shorten the
         model's limit. ``convert_to`` is ``numpy``, ``torch`` or ``list``.
+
+        ``prompt`` (text prepended to every input) beats ``prompt_name`` (a key of
+        ``prompts``), which beats ``default_prompt_name``; ``task`` picks a Router's route.
 
         ``truncate_dim`` (None: the encoder's own) keeps the first N components, then
         normalises if the model normalises (or ``normalize=True``): truncated vectors of a
@@ -390,6 +474,9 @@ class Encoder(nn.Module):
                     total=len(batch),
                     show_progress=show_progress,
                     truncate_dim=truncate_dim,
+                    prompt_name=prompt_name,
+                    prompt=prompt,
+                    task=task,
                 )
             )
             if batch
@@ -397,7 +484,9 @@ class Encoder(nn.Module):
         )
         if blocks:
             matrix = np.concatenate(blocks)
-        else:  # encode_iter checked truncate_dim only if it ran
+        else:  # encode_iter checked its arguments only if it ran
+            self._prompt(prompt, prompt_name)
+            self.route_name(task)
             width = self._check_truncate(truncate_dim) or self.dim
             matrix = np.zeros((0, width), dtype=np.float32)
         out = matrix[0] if single else matrix
@@ -408,6 +497,26 @@ class Encoder(nn.Module):
         if convert_to != "numpy":
             raise ValueError(f"convert_to must be numpy, torch or list, not {convert_to!r}")
         return out
+
+    def encode_query(
+        self, texts: str | Sequence[str], prompt_name: str | None = None, **kwargs: Any
+    ) -> Any:
+        """``encode`` for search queries: the "query" prompt (if the model has one and no
+        prompt is given) and the query route, as sentence-transformers' ``encode_query``."""
+        return self._encode_as("query", texts, prompt_name, **kwargs)
+
+    def encode_document(
+        self, texts: str | Sequence[str], prompt_name: str | None = None, **kwargs: Any
+    ) -> Any:
+        """``encode`` for searched texts: the "document" prompt and route (``encode_query``)."""
+        return self._encode_as("document", texts, prompt_name, **kwargs)
+
+    def _encode_as(
+        self, task: str, texts: str | Sequence[str], prompt_name: str | None, **kwargs: Any
+    ) -> Any:
+        if prompt_name is None and kwargs.get("prompt") is None and task in self.prompts:
+            prompt_name = task
+        return self.encode(texts, prompt_name=prompt_name, task=task, **kwargs)
 
     # ---- saving ------------------------------------------------------------------------
 
@@ -424,13 +533,8 @@ class Encoder(nn.Module):
 
     def write_folder(self, folder: Path) -> None:
         """Write the sentence-transformers files into an existing, empty ``folder``."""
-        save_parts(
-            folder,
-            transformer=self.transformer,
-            tokenizer=self.tokenizer,
-            pooling=self.pooling,
-            dense=list(self.dense),  # type: ignore[arg-type]
-            normalize=self.normalize,
-            max_length=self.max_length,
-            do_lower_case=self.do_lower_case,
+        settings = Settings(
+            dict(self.prompts), self.default_prompt_name, self.similarity_fn_name, self.truncate_dim
         )
+        routes = dict(self.routes.items())
+        save_parts(folder, Parts(routes, self.router, list(self.dense), self.normalize, settings))  # type: ignore[arg-type]

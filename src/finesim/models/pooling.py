@@ -83,29 +83,51 @@ def _last_token(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.gather(tokens * mask, 1, index).squeeze(1)
 
 
+def _pooler(pooler_output: torch.Tensor | None, prompt_length: int) -> torch.Tensor:
+    if pooler_output is None:
+        raise FinesimError("pooling 'cls' needs a model with a pooler; use 'cls-before-pooler'")
+    if prompt_length:
+        raise FinesimError(
+            "pooling 'cls' (through the pooler) cannot leave a prompt out; "
+            "use 'cls-before-pooler' or a pooling that includes the prompt"
+        )
+    return pooler_output
+
+
+def _first_token(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row's first pooled token (position 0 where the mask is all zeros)."""
+    first = mask.to(torch.int32).argmax(dim=1)
+    index = first.view(-1, 1, 1).expand(-1, 1, tokens.shape[-1])
+    return torch.gather(tokens, 1, index).squeeze(1)
+
+
 def pool(
     modes: Sequence[str],
     last_hidden: torch.Tensor,
     attention_mask: torch.Tensor,
     hidden_states: Sequence[torch.Tensor] | None = None,
     pooler_output: torch.Tensor | None = None,
+    prompt_length: int = 0,
 ) -> torch.Tensor:
     """Pool ``last_hidden`` (batch, seq, dim) under ``attention_mask``; several modes concatenate.
 
     Padding is on the right, so the first token is [CLS] for every row and the last real
-    token of a row sits at its length minus one.
+    token of a row sits at its length minus one. ``prompt_length`` > 0 leaves the first
+    positions (a prompt's tokens, [CLS] included) out of the pooling, not out of attention, as
+    sentence-transformers' ``include_prompt: false`` does: ``cls`` then takes the first token
+    after the prompt.
     """
-    mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
+    pool_mask = attention_mask
+    if prompt_length:  # a clone: the caller's mask is the attention mask
+        pool_mask = attention_mask.clone()
+        pool_mask[:, :prompt_length] = 0
+    mask = pool_mask.unsqueeze(-1).to(last_hidden.dtype)
     out: list[torch.Tensor] = []
     for mode in modes:
         if mode == "cls":
-            if pooler_output is None:
-                raise FinesimError(
-                    "pooling 'cls' needs a model with a pooler; use 'cls-before-pooler'"
-                )
-            out.append(pooler_output)
+            out.append(_pooler(pooler_output, prompt_length))
         elif mode == "cls-before-pooler":
-            out.append(last_hidden[:, 0])
+            out.append(_first_token(last_hidden, pool_mask) if prompt_length else last_hidden[:, 0])
         elif mode == "mean":
             out.append(_masked_mean(last_hidden, mask))
         elif mode == "mean-sqrt-len":
@@ -118,8 +140,9 @@ def pool(
             positions = torch.arange(1, last_hidden.shape[1] + 1, dtype=last_hidden.dtype)
             weights = mask * positions.view(1, -1, 1).to(last_hidden.device)
             out.append((last_hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
-        elif mode == "lasttoken":
-            out.append(_last_token(last_hidden, mask))
+        elif mode == "lasttoken":  # zeros where the last real token lies inside the prompt
+            real = attention_mask.unsqueeze(-1).to(last_hidden.dtype) if prompt_length else mask
+            out.append(_last_token(last_hidden * mask if prompt_length else last_hidden, real))
         elif mode in ("mean-first-last", "mean-top2"):
             if hidden_states is None:
                 raise ValueError(f"pooling {mode!r} needs the hidden states of every layer")
