@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,11 +52,9 @@ class Encoder(nn.Module):
     normalises if the model normalises (see ``encode``); ``dim`` reports N.
     ``spec`` is the ``EncoderSpec`` that loads the same encoder again (``from_spec``).
 
-    As sentence-transformers 6.2: ``prompts`` / ``default_prompt_name`` from the folder are
-    prepended (``encode(prompt_name=, prompt=)``, ``encode_query``, ``encode_document``); a
-    ``Router`` model has one Route per task (``encode(task="query")``), each a transformer with
-    pooling or a ``StaticEmbedding``; ``transformer``, ``tokenizer`` and ``pooling`` are the
-    default route's. Training (``forward``) runs the default route unless given a ``task``.
+    As sentence-transformers 6.2: the folder's ``prompts`` are prepended (``encode_query``...);
+    a ``Router`` model has a Route per task, each a transformer with pooling or a static
+    embedding; ``transformer``, ``tokenizer`` and ``pooling`` are the default route's.
 
     Bad settings (an unknown pooling or backend) raise ``FinesimError`` naming the value.
     """
@@ -230,27 +227,9 @@ class Encoder(nn.Module):
 
     def info(self) -> dict[str, Any]:
         """What ``finesim info`` prints."""
-        towers = {n: r.tower for n, r in self.routes.items()}
-        return {
-            "model": self.source,
-            "architecture": ", ".join(
-                type(getattr(t, "transformer", t)).__name__.replace(
-                    "StaticTower", "StaticEmbedding"
-                )
-                for t in towers.values()
-            ),
-            "routes": list(towers) if self.router else None,
-            "prompts": self.prompts,
-            "default_prompt_name": self.default_prompt_name,
-            "dimension": self.dim,
-            "max_length": self.max_length,
-            "pooling": list(self.pooling),
-            "dense_layers": len(self.dense),
-            "normalize": self.normalize,
-            "do_lower_case": self.do_lower_case,
-            "backend": self.backend,
-            "parameters": sum(p.numel() for p in self.parameters()),
-        }
+        from finesim.models.describe import describe
+
+        return describe(self)
 
     def fingerprint(self, backend: str | None = None) -> str:
         """A hash of the weights, tokenizer and settings: equal fingerprints, equal vectors.
@@ -260,28 +239,9 @@ class Encoder(nn.Module):
         ``backend``: whose vectors (default the backend this encoder runs); an ONNX export
         records its torch weights' fingerprint, ``fingerprint(backend="torch")``.
         """
-        digest = hashlib.blake2b(digest_size=16)
-        settings: list[Any] = [self.pooling, self.normalize, self.max_length, self.do_lower_case]
-        # appended only when set: fingerprints of models without them stay as they were
-        if self.truncate_dim is not None:
-            settings.append(("truncate_dim", self.truncate_dim))
-        if self.prompts or self.default_prompt_name:
-            settings.append(("prompts", sorted(self.prompts.items()), self.default_prompt_name))
-        if self.router is not None:
-            settings.append(("router", repr(self.router)))
-        routes: list[Route] = list(self.routes.values())  # type: ignore[arg-type]
-        for route in routes:
-            if not route.tower.include_prompt:
-                settings.append(("include_prompt", False))
-        settings.append(backend or getattr(self, "backend", "torch"))  # int8 differs from fp32
-        digest.update(repr(settings).encode())
-        for route in routes:
-            digest.update(route.tower.tokenizer_json().encode())
-        prefix = "routes.default.tower." if self.router is None else "\0"
-        for name, tensor in self.state_dict().items():
-            digest.update(name.removeprefix(prefix).encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()
+        from finesim.models.describe import fingerprint
+
+        return fingerprint(self, backend)
 
     # ---- tokenising and the forward pass -----------------------------------------------
 
