@@ -25,7 +25,7 @@ TEXTS = [
     "dogs",
     "",
 ]
-PROMPTS = {"query": "query: ", "document": "passage: "}
+PROMPTS = {"query": "red model: ", "document": "blue paper: "}
 TOL = 1e-5
 
 

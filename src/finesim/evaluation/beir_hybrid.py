@@ -44,7 +44,7 @@ def run_beir_hybrid(
     lexical = Bm25(corpus)
     dense = retrieve(encoder, queries, corpus.items(), depth, batch_size=batch_size, cache=cache)
     query_vectors = encode_cached(
-        encoder, list(queries.values()), batch_size=batch_size, cache=cache
+        encoder, list(queries.values()), batch_size=batch_size, cache=cache, task="query"
     )
     pools = {  # as BEIR: a query never retrieves itself
         qid: [d for d in dict.fromkeys([*dense[qid], *lexical.top(text, depth)]) if d != qid]
@@ -53,7 +53,7 @@ def run_beir_hybrid(
     # every candidate encoded (or read from the cache) once, not once per query that has it
     wanted = list(dict.fromkeys(d for ids in pools.values() for d in ids))
     encoded = encode_cached(
-        encoder, [corpus[d] for d in wanted], batch_size=batch_size, cache=cache
+        encoder, [corpus[d] for d in wanted], batch_size=batch_size, cache=cache, task="document"
     )
     row = {d: i for i, d in enumerate(wanted)}
     run: dict[str, dict[str, float]] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from finesim.data.csfcube import Paper, Pool, load_papers, load_pools, load_spli
 from finesim.docsim import FACETS, SCORERS, Doc, score_candidates
 from finesim.evaluation import stats
 from finesim.evaluation.ranking import query_metrics
-from finesim.models.cache import EmbeddingCache, encode_cached
+from finesim.models.cache import EmbeddingCache, asymmetric, encode_cached
 from finesim.models.encoder import Encoder
 
 GROUPS = (*FACETS, "all")
@@ -93,16 +93,39 @@ def embed_papers(
     whole: bool,
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
+    query_pids: Collection[str] = (),
 ) -> dict[str, Doc]:
-    """Sentence vectors (and, with ``whole``, one title+abstract vector) for every paper."""
-    pids = list(papers)
+    """Sentence vectors (and, with ``whole``, one title+abstract vector) for every paper.
+
+    For a model that encodes queries and documents differently (``asymmetric``), papers are
+    encoded as documents and ``query_pids`` also as queries, under ``query_key(pid)``.
+    """
+    docs = _embed(encoder, papers, list(papers), whole, batch_size, cache, "document")
+    if asymmetric(encoder):
+        queries = [p for p in dict.fromkeys(query_pids) if p in papers]
+        found = _embed(encoder, papers, queries, whole, batch_size, cache, "query")
+        docs.update({query_key(pid): doc for pid, doc in found.items()})
+    return docs
+
+
+def query_key(pid: str) -> str:
+    """Where ``embed_papers`` keeps a paper's vectors encoded as a query."""
+    return f"{pid}\tquery"
+
+
+def _embed(
+    encoder: Encoder,
+    papers: Mapping[str, Paper],
+    pids: list[str],
+    whole: bool,
+    batch_size: int,
+    cache: bool | EmbeddingCache,
+    task: str,
+) -> dict[str, Doc]:
+    options: dict[str, Any] = {"batch_size": batch_size, "cache": cache, "task": task}
     sentences = [s for pid in pids for s in papers[pid].sentences]
-    vectors = encode_cached(encoder, sentences, batch_size=batch_size, cache=cache)
-    wholes = (
-        encode_cached(encoder, [papers[p].text for p in pids], batch_size=batch_size, cache=cache)
-        if whole
-        else None
-    )
+    vectors = encode_cached(encoder, sentences, **options)
+    wholes = encode_cached(encoder, [papers[p].text for p in pids], **options) if whole else None
     docs, at = {}, 0
     for i, pid in enumerate(pids):
         n = len(papers[pid].sentences)
@@ -125,11 +148,12 @@ def rank_pools(
 
 
 def pool_docs(docs: Mapping[str, Doc], pool: Pool) -> tuple[Doc, list[Doc]]:
-    """The query paper's and the candidates' documents of one judged pool."""
+    """The query paper's (as a query, where encoded so) and the candidates' documents."""
     missing = [p for p in [pool.qpid, *pool.candidates] if p not in docs]
     if missing:
         raise FinesimError(f"CSFCube papers missing from the abstracts file: {missing[:3]}")
-    return docs[pool.qpid], [docs[c] for c in pool.candidates]
+    query = docs.get(query_key(pool.qpid), docs[pool.qpid])
+    return query, [docs[c] for c in pool.candidates]
 
 
 def ranked(pool: Pool, scores: np.ndarray) -> list[tuple[str, float]]:
@@ -198,10 +222,15 @@ def evaluate_csfcube(
     if scoring not in SCORERS:
         raise FinesimError(f"unknown scoring {scoring!r}; one of {', '.join(SCORERS)}")
     papers = load_papers()
-    docs = embed_papers(
-        encoder, papers, whole=scoring == "abstract", batch_size=batch_size, cache=cache
-    )
     pools = [p for f in FACETS for p in load_pools(f)]
+    docs = embed_papers(
+        encoder,
+        papers,
+        whole=scoring == "abstract",
+        batch_size=batch_size,
+        cache=cache,
+        query_pids=[p.qpid for p in pools],
+    )
     rankings = rank_pools(docs, pools, scoring)
     result: dict[str, Any] = {"model": encoder.source, "scoring": scoring, "split": split}
     result.update(score_rankings(rankings, split))

@@ -104,14 +104,23 @@ def build_tables(
     supplies each pool's query and candidates, ``finesim.fusion.terms`` scores them."""
     papers = load_papers()
     pools = [p for f in FACETS for p in load_pools(f)]
-    base = embed_papers(encoder, papers, whole=True, batch_size=batch_size, cache=cache)
+    base = embed_papers(
+        encoder,
+        papers,
+        whole=True,
+        batch_size=batch_size,
+        cache=cache,
+        query_pids=[p.qpid for p in pools],
+    )
     bm25 = None
     if set(LEXICAL_TERMS) & set(terms):
         bm25 = Bm25({pid: p.text for pid, p in papers.items()})
     facet_vectors = None
     if "facet-text" in terms:
         texts = [facet_text(papers[p.qpid], p.facet) for p in pools]
-        facet_vectors = encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
+        facet_vectors = encode_cached(
+            encoder, texts, batch_size=batch_size, cache=cache, task="query"
+        )
     titles = None
     if "title" in terms:
         pids = list(papers)

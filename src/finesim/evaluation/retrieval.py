@@ -151,23 +151,24 @@ def retrieve(
     row_of = {q: r for r, q in enumerate(query_ids)}
     store = EmbeddingCache(encoder.fingerprint()) if cache else None
 
-    def vectors(texts: list[str]) -> np.ndarray:
+    def vectors(texts: list[str], task: str) -> np.ndarray:
         found = encode_cached(
             encoder,
             texts,
             batch_size=batch_size,
             cache=store if store is not None else False,
             show_progress=False,
+            task=task,
         )
         return prepare(found, score)
 
     try:
-        query_vectors = vectors([queries[q] for q in query_ids])
+        query_vectors = vectors([queries[q] for q in query_ids], "query")
         top = TopK(len(query_ids), top_k)
         doc_ids: list[str] = []
         with progress_bar(show_progress, None, "corpus") as advance:
             for chunk in _chunks(corpus, chunk_size):
-                block = score_block(query_vectors, vectors([text for _, text in chunk]))
+                block = score_block(query_vectors, vectors([text for _, text in chunk], "document"))
                 if ignore_identical_ids:
                     for col, (doc_id, _) in enumerate(chunk):
                         if doc_id in row_of:

@@ -12,6 +12,7 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +21,35 @@ from finesim.models.encoder import Encoder
 from finesim.models.registry import cache_dir
 
 
-def _key(text: str, normalize: bool | None, max_length: int | None) -> bytes:
-    return hashlib.blake2b(f"{normalize}|{max_length}|{text}".encode(), digest_size=16).digest()
+def _key(text: str, normalize: bool | None, max_length: int | None, variant: str = "") -> bytes:
+    key = (
+        f"{normalize}|{max_length}|{text}"
+        if not variant
+        else f"{variant}|{normalize}|{max_length}|{text}"
+    )
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
+def asymmetric(encoder: Encoder) -> bool:
+    """Whether queries and documents are encoded differently (a Router, or prompts named
+    "query" / "document"): then searches and evaluations encode each side with its task."""
+    return encoder.router is not None or bool({"query", "document"} & set(encoder.prompts))
+
+
+def task_options(encoder: Encoder, task: str | None) -> dict[str, Any]:
+    """``encode`` options for ``task`` ("query", "document", None), as ``encode_query``."""
+    if task is None or not asymmetric(encoder):
+        return {}
+    return {"task": task, "prompt_name": task if task in encoder.prompts else None}
+
+
+def _variant(encoder: Encoder, task: str | None) -> str:
+    """What ``task`` changes in the vectors, for the cache key ("" when nothing)."""
+    options = task_options(encoder, task)
+    if not options:
+        return ""
+    route = encoder.route_name(task) if encoder.router is not None else ""
+    return f"{route}|{encoder.prompts.get(task or '', '')}"
 
 
 class EmbeddingCache:
@@ -70,11 +98,13 @@ def encode_cached(
     max_length: int | None = None,
     cache: bool | EmbeddingCache = True,
     show_progress: bool | None = None,
+    task: str | None = None,
 ) -> np.ndarray:
     """``encoder.encode(texts)``, encoding each distinct text once and only if not cached.
 
     ``cache=False`` still deduplicates but touches no disk (use it for a model that changes,
-    e.g. inside a training loop).
+    e.g. inside a training loop). ``task`` "query" or "document" encodes as ``encode_query``
+    / ``encode_document`` would, for models where the two differ.
     """
     unique = list(dict.fromkeys(texts))
     store = None
@@ -82,7 +112,8 @@ def encode_cached(
         store = EmbeddingCache(encoder.fingerprint())
     elif isinstance(cache, EmbeddingCache):
         store = cache
-    keys = [_key(t, normalize, max_length) for t in unique]
+    variant = _variant(encoder, task)
+    keys = [_key(t, normalize, max_length, variant) for t in unique]
     found = store.get(keys) if store is not None else {}
     missing = [t for t, k in zip(unique, keys, strict=True) if k not in found]
     # Longest first, in chunks, each chunk stored as soon as it is done: a run killed after an
@@ -99,10 +130,14 @@ def encode_cached(
             chunk_size=CHUNK,
             total=len(missing),
             show_progress=show_progress,
+            **task_options(encoder, task),
         )
         for start, vectors in zip(range(0, len(missing), CHUNK), blocks, strict=True):
             chunk = missing[start : start + CHUNK]
-            new = {_key(t, normalize, max_length): v for t, v in zip(chunk, vectors, strict=True)}
+            new = {
+                _key(t, normalize, max_length, variant): v
+                for t, v in zip(chunk, vectors, strict=True)
+            }
             found.update(new)
             if store is not None:
                 store.put(new)
@@ -115,10 +150,15 @@ def encode_cached(
 
 
 def sentence_vectors(
-    encoder: Encoder, documents: Sequence[Document], *, batch_size: int = 32, cache: bool = True
+    encoder: Encoder,
+    documents: Sequence[Document],
+    *,
+    batch_size: int = 32,
+    cache: bool = True,
+    task: str | None = None,
 ) -> list[np.ndarray]:
     """The sentence vectors of each document (through the embedding cache)."""
     flat = [s for doc in documents for s in doc.sentences]
-    matrix = encode_cached(encoder, flat, batch_size=batch_size, cache=cache)
+    matrix = encode_cached(encoder, flat, batch_size=batch_size, cache=cache, task=task)
     bounds = np.cumsum([0, *(len(doc.sentences) for doc in documents)])
     return [matrix[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

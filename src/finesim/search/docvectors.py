@@ -60,7 +60,11 @@ def doc_vectors(
     if kept is None:
         return None
     if index.encoder is not None:
-        return index.encoder.encode([kind.text(d) for d in documents]).astype(np.float32)
+        texts = [kind.text(d) for d in documents]
+        from finesim.models.cache import task_options
+
+        options = task_options(index.encoder, "document")
+        return index.encoder.encode(texts, **options).astype(np.float32)
     if index.ids:
         raise FinesimError(
             f"the index keeps a {what} vector per document: pass the {kind.about} "

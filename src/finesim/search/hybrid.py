@@ -228,7 +228,9 @@ class HybridSearcher:
             if index.encoder is None:
                 raise FinesimError("hybrid term 'title' needs the index's model (Index.use)")
             texts = [str(index.docs.get(p).get("title") or "") for p in missing]
-            vectors = index.encoder.encode(texts)
+            from finesim.models.cache import task_options
+
+            vectors = index.encoder.encode(texts, **task_options(index.encoder, "document"))
             self._titles.update(zip(missing, np.asarray(vectors, np.float32), strict=True))
         return np.stack([self._titles[int(p)] for p in positions])
 
@@ -239,5 +241,8 @@ class HybridSearcher:
             return {}
         if self.index.encoder is None:
             raise FinesimError(f"{why} needs the index's model (Index.use(encoder))")
-        vectors = np.asarray(self.index.encoder.encode(unique), dtype=np.float32)
+        from finesim.models.cache import task_options
+
+        options = task_options(self.index.encoder, "query")  # query texts and facets
+        vectors = np.asarray(self.index.encoder.encode(unique, **options), dtype=np.float32)
         return dict(zip(unique, vectors, strict=True))

@@ -57,6 +57,8 @@ def make_query(
         raise FinesimError("the query text is empty")
     if index.encoder is None:
         raise FinesimError("a text query needs the index's model (Index.use(encoder))")
-    vectors = index.encoder.encode(sentences)
+    from finesim.models.cache import task_options
+
+    vectors = index.encoder.encode(sentences, **task_options(index.encoder, "query"))
     labels = index.tagger.predict(vectors, sentences) if index.tagger is not None else None
     return SearchQuery(Doc(vectors, labels), sentences, facet)
