@@ -206,3 +206,30 @@ def test_encode_truncate_dim(cli, tiny_st, texts, tmp_path):
         "encode", "-m", tiny_st, "-i", texts, "-o", tmp_path / "w.npy", "--truncate-dim", "0"
     )
     assert code == 2 and "--truncate-dim" in err
+
+
+def test_encode_prompts_and_sides(cli, tiny_st, texts, tmp_path):
+    prompted = Encoder(tiny_st)
+    prompted.prompts = {"query": "red model: ", "document": "blue paper: "}
+    model = prompted.save(tmp_path / "prompted")
+    encoder = Encoder(model)
+    cases = {
+        ("--as", "query"): encoder.encode_query(SENTENCES),
+        ("--as", "document"): encoder.encode_document(SENTENCES),
+        ("--prompt-name", "document"): encoder.encode(SENTENCES, prompt_name="document"),
+        ("--prompt", "big "): encoder.encode(SENTENCES, prompt="big "),
+    }
+    for i, (args, expected) in enumerate(cases.items()):
+        out = tmp_path / f"v{i}.npy"
+        code, _, err = cli("encode", "-m", model, "-i", texts, "-o", out, *args)
+        assert code == 0, err
+        np.testing.assert_allclose(np.load(out), expected, atol=1e-6)
+    assert np.abs(cases[("--as", "query")] - encoder.encode(SENTENCES)).max() > 1e-3
+    for args, words in (
+        (("--prompt-name", "nope"), "unknown prompt_name 'nope'"),
+        (("--as", "both"), "--as 'both': choose query or document"),
+    ):
+        out = tmp_path / "bad.npy"
+        code, _, err = cli("encode", "-m", model, "-i", texts, "-o", out, *args)
+        assert code == 2 and words in err and "Traceback" not in err
+        assert not out.exists()

@@ -169,3 +169,28 @@ def test_a_request_under_way_is_not_starved_by_new_ones():
     batcher.close()
     order = [call[0] for call in encode.calls]
     assert order == ["1", "5", "6", "2", "7", "8", "3"]  # new ones first, but at most two
+
+
+def test_requests_encoded_differently_never_share_a_call():
+    calls: list[tuple[list[str], object]] = []
+    gate = threading.Event()
+
+    def encode(texts, key=None):
+        gate.wait(10)
+        calls.append((list(texts), key))
+        return np.array([[float(t)] for t in texts], np.float32), np.ones(len(texts), np.int64)
+
+    batcher = Batcher(encode, max_wait=0.05, max_texts=16)
+    futures = [
+        batcher.submit(["1"]),
+        batcher.submit(["2"], ("q: ", "query")),
+        batcher.submit(["3"]),
+        batcher.submit(["4"], ("q: ", "query")),
+    ]
+    gate.set()
+    assert [f.result(10).vectors[0, 0] for f in futures] == [1, 2, 3, 4]
+    batcher.close()
+    for texts, key in calls:  # each call holds one kind of request
+        expected = {None: {"1", "3"}, ("q: ", "query"): {"2", "4"}}[key]  # type: ignore[index]
+        assert set(texts) <= expected
+    assert {key for _, key in calls} == {None, ("q: ", "query")}

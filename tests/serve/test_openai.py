@@ -89,3 +89,31 @@ def test_openai_dimensions_truncate_and_normalise(tiny_encoder):
             with pytest.raises(openai.UnprocessableEntityError, match="dimensions"):
                 client(url).embeddings.create(model="tiny", input=TEXTS, dimensions=bad)
     service.close()
+
+
+def test_prompt_name_and_input_type(tiny_st, tmp_path):
+    prompted = Encoder(tiny_st)
+    prompted.prompts = {"query": "red model: ", "document": "blue paper: ", "short": "big "}
+    encoder = Encoder(prompted.save(tmp_path / "prompted"))
+    service, live = start(encoder, "tiny")
+    with live as url:
+        cases = {
+            "query": ({"input_type": "query"}, encoder.encode_query(TEXTS)),
+            "document": ({"input_type": "document"}, encoder.encode_document(TEXTS)),
+            "short": ({"prompt_name": "short"}, encoder.encode(TEXTS, prompt_name="short")),
+            "plain": ({}, encoder.encode(TEXTS)),
+        }
+        for extra, expected in cases.values():
+            answer = client(url).embeddings.create(
+                model="tiny", input=TEXTS, encoding_format="float", extra_body=extra
+            )
+            got = np.array([d.embedding for d in answer.data], dtype=np.float32)
+            np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert np.abs(cases["query"][1] - cases["plain"][1]).max() > 1e-3
+        with pytest.raises(openai.UnprocessableEntityError, match="prompt_name.*'nope'"):
+            client(url).embeddings.create(
+                model="tiny", input=TEXTS, extra_body={"prompt_name": "nope"}
+            )
+        with pytest.raises(openai.UnprocessableEntityError, match="input_type"):
+            client(url).embeddings.create(model="tiny", input=TEXTS, extra_body={"input_type": "x"})
+    service.close()

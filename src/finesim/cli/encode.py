@@ -11,6 +11,7 @@ from finesim._util.errors import FinesimError
 from finesim.cli.common import emit_json, load_encoder
 from finesim.cli.options import (
     AddressOpt,
+    AsOpt,
     BackendOpt,
     BatchOpt,
     EngineOpt,
@@ -20,8 +21,11 @@ from finesim.cli.options import (
     ModelOpt,
     OverwriteOpt,
     PoolingOpt,
+    PromptNameOpt,
+    PromptOpt,
     TrustOpt,
     WorkersOpt,
+    prompting,
     ray_options,
 )
 
@@ -48,12 +52,18 @@ def encode(
     truncate_dim: Annotated[
         int | None, typer.Option(min=1, help="Keep the first N components (Matryoshka).")
     ] = None,
+    prompt_name: PromptNameOpt = None,
+    prompt: PromptOpt = None,
+    as_: AsOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Embed a file of texts. A killed run, started again, resumes from its last shard."""
+    """Embed a file of texts. A killed run, started again, resumes from its last shard.
+
+    ``--as query`` / ``--as document`` encode as ``encode_query`` / ``encode_document``: the
+    model's prompt and route for that side (models such as e5 or a Router need it)."""
     from finesim._util.progress import progress_bar
     from finesim.data.texts import TextFile
     from finesim.engine.local import EncodeOptions, check_output, count_records, encode_file
@@ -64,7 +74,8 @@ def encode(
     check_output(output, overwrite)
     total = count_records(source)
     encoder = load_encoder(model, pooling, trust_pickle, backend, truncate_dim)
-    options = EncodeOptions(encoder.spec, batch_size, max_length, normalize, shard_size)
+    chosen = prompting(encoder, prompt_name, prompt, as_)
+    options = EncodeOptions(encoder.spec, batch_size, max_length, normalize, shard_size, **chosen)
     if on_ray is not None:
         from finesim.engine.ray_encode import encode_file_ray
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,10 @@ TrustOpt = Annotated[
     typer.Option(
         help="Load pickled weights (pytorch_model.bin) with torch.load(weights_only=True)."
     ),
+]
+# Matryoshka models: vectors cut to their first N components (``Encoder(truncate_dim=)``).
+TruncateDimOpt = Annotated[
+    int | None, typer.Option(min=1, help="Keep the first N components (Matryoshka).")
 ]
 BackendOpt = Annotated[
     str | None,
@@ -115,3 +119,29 @@ def ray_options(engine: str, address: str | None, workers: int | None) -> RayOpt
             raise FinesimError("--address and --workers need --engine ray")
         return None
     return RayOptions(address=address, workers=workers)
+
+
+# Prompts and routes (sentence-transformers' prompts, default_prompt_name and Router).
+PromptNameOpt = Annotated[
+    str | None, typer.Option(help="Prepend the model's prompt of this name (its 'prompts').")
+]
+PromptOpt = Annotated[str | None, typer.Option(help="Prepend this text (beats --prompt-name).")]
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as", help="query or document: that prompt and route, as encode_query/encode_document."
+    ),
+]
+
+
+def prompting(
+    encoder: Any, prompt_name: str | None, prompt: str | None, as_: str | None
+) -> dict[str, Any]:
+    """``encode`` keywords for --prompt-name, --prompt and --as, checked before any work."""
+    if as_ is not None and as_ not in ("query", "document"):
+        raise FinesimError(f"--as {as_!r}: choose query or document")
+    if as_ is not None and prompt_name is None and prompt is None and as_ in encoder.prompts:
+        prompt_name = as_
+    options = {"prompt_name": prompt_name, "prompt": prompt, "task": as_}
+    encoder.encode([], **options)  # an unknown prompt name or route fails here, not mid-file
+    return options

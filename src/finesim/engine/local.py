@@ -40,7 +40,8 @@ class EncodeOptions:
 
     ``spec`` is the encoder (``Encoder.spec``: its backend resolved, since int8 vectors differ
     from fp32 and a run never resumes across backends); ``max_length`` and ``normalize`` are
-    per-call choices on top of the model's own.
+    per-call choices on top of the model's own; ``prompt_name``, ``prompt`` and ``task``
+    ("query"/"document": a Router's route) as in ``Encoder.encode``.
     """
 
     spec: EncoderSpec
@@ -48,6 +49,13 @@ class EncodeOptions:
     max_length: int | None = None
     normalize: bool | None = None
     shard_size: int = 10_000
+    prompt_name: str | None = None
+    prompt: str | None = None
+    task: str | None = None
+
+    def prompting(self) -> dict[str, Any]:
+        """The ``encode`` keywords that pick the prompt and route."""
+        return {"prompt_name": self.prompt_name, "prompt": self.prompt, "task": self.task}
 
 
 def check_output(output: Path, overwrite: bool) -> None:
@@ -170,6 +178,7 @@ def encode_file(
             options.max_length,
             chunk_size=len(chunk),
             on_batch=progress,
+            **options.prompting(),
         )
         vectors = np.concatenate(list(blocks))
         truncated += encoder.stats.truncated

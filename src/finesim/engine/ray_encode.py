@@ -177,6 +177,7 @@ class EncodeActor:
                 self.options.normalize,
                 self.options.max_length,
                 chunk_size=stop - start,
+                **self.options.prompting(),
             )
             vectors = np.concatenate(list(blocks))
             with atomic_path(part_path(self.parts, int(seq[start]))) as tmp:

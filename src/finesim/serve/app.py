@@ -119,9 +119,9 @@ def _unpaired_surrogate(text: str) -> bool:
     return False
 
 
-async def _encode(service: Service, texts: list[str]) -> Result:
+async def _encode(service: Service, texts: list[str], key: Any = None) -> Result:
     try:
-        future = service.batcher.submit(texts)
+        future = service.batcher.submit(texts, key)
     except QueueFull:
         service.metrics.rejected.inc()
         raise ApiError(503, "the server is busy (request queue full); retry later") from None
@@ -219,7 +219,8 @@ async def embeddings(service: Service, body: EmbeddingsRequest) -> dict[str, Any
         raise ApiError(
             422, f"field 'dimensions': at most {service.encoder.dim} for this model", "dimensions"
         )
-    result = await _encode(service, _texts(body.input, "input", service))
+    key = service.prompting(body.prompt_name, body.input_type)
+    result = await _encode(service, _texts(body.input, "input", service), key)
     tokens = int(result.tokens.sum())
     vectors = result.vectors
     if body.dimensions is not None:  # per request, after the shared batch: OpenAI's semantics

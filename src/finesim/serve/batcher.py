@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -30,8 +30,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-# texts -> (vectors, tokens per text); runs on the worker thread only
-EncodeFn = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+# texts (, key) -> (vectors, tokens per text); runs on the worker thread only. A request's
+# key (how to encode it: prompt, route) is passed on when it is not None; only requests with
+# the same key share an encoder call.
+EncodeFn = Callable[..., tuple[np.ndarray, np.ndarray]]
 # texts -> tokens per text (after truncation), to form batches by the token budget
 CountFn = Callable[[list[str]], Sequence[int]]
 
@@ -54,6 +56,7 @@ class _Job:
     done: int = 0  # texts encoded so far
     parts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     claimed: bool = False  # set running: can no longer be cancelled
+    key: Hashable = None  # how to encode: jobs share a call only with equal keys
 
 
 # (job, first text, end) of one encoder call
@@ -108,11 +111,13 @@ class Batcher:
         with self._counts:
             return max(0, self._outstanding - self._running)
 
-    def submit(self, texts: Sequence[str]) -> Future[Result]:
+    def submit(self, texts: Sequence[str], key: Hashable = None) -> Future[Result]:
         """Queue ``texts`` for encoding; raises ``QueueFull`` when the queue is full.
 
-        Cancelling the future drops the request (and its pieces not yet encoded)."""
-        job = _Job(list(texts), Future())
+        ``key`` (not None) is handed to ``encode`` with the texts; requests with different
+        keys never share a call. Cancelling the future drops the request (and its pieces not
+        yet encoded)."""
+        job = _Job(list(texts), Future(), key=key)
         with self._counts:
             if self._outstanding - self._running >= self.max_queue:
                 raise QueueFull
@@ -222,6 +227,8 @@ class Batcher:
         tokens_left = self.max_tokens or None
         pieces: list[_Piece] = []
         for job in self._order():
+            if pieces and job.key != pieces[0][0].key:
+                continue  # encoded another way: in a later call
             start = end = job.done
             if self.max_tokens == 0:  # whole requests: the first always, others while they fit
                 n = len(job.texts) - start
@@ -267,8 +274,9 @@ class Batcher:
         with self._counts:
             self._running = len(jobs)
         try:
+            key = kept[0][0].key
             with self.lock:
-                vectors, tokens = self.encode(texts)
+                vectors, tokens = self.encode(texts) if key is None else self.encode(texts, key)
         except Exception as e:  # handed to each waiting request; the worker lives on
             log.exception("encoding a batch of %d texts failed", len(texts))
             self._fail(jobs, e)

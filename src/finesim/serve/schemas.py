@@ -26,6 +26,10 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)  # truncate, then normalise (OpenAI's)
     user: str | None = None
+    # finesim's (sentence-transformers'): one of the model's prompts, or the side of a search
+    # (query / document: that prompt and a Router's route, as encode_query/encode_document)
+    prompt_name: str | None = None
+    input_type: Literal["query", "document"] | None = None
 
 
 class SimilarityRequest(BaseModel):

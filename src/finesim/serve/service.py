@@ -103,6 +103,14 @@ class Ticket:
 _TICKET: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("ticket", default=None)
 
 
+def _token_counts(features: dict[str, Any]) -> np.ndarray:
+    """Tokens per text of tokenised inputs (a StaticEmbedding route has no attention mask)."""
+    if "attention_mask" in features:
+        return np.asarray(features["attention_mask"].sum(dim=1).numpy())
+    offsets = features["offsets"].numpy()
+    return np.diff(np.append(offsets, len(features["input_ids"])))
+
+
 class BatchedEncoder:
     """An encoder whose ``encode`` goes through the server's batcher, as an index's model:
     a search's query texts then queue with embeddings requests instead of holding the encoder.
@@ -184,17 +192,46 @@ class Service:
             self.limits.max_searches, thread_name_prefix="finesim-search"
         )
 
-    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors exactly as ``finesim encode`` makes them (the model's own normalisation)."""
-        vectors = self.encoder.encode(texts)
-        features, _ = self.encoder.tokenize(texts)
+    def _encode(
+        self, texts: list[str], key: tuple[str, str | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors exactly as ``finesim encode`` makes them (the model's own normalisation);
+        ``key`` (prompt text, task) as ``prompting`` gives it. Tokens count the prompt's."""
+        prompt, task = key if key is not None else (None, None)
+        vectors = self.encoder.encode(texts, prompt=prompt, task=task)
+        prompted = texts if not prompt else [prompt + t for t in texts]
+        if key is None and self.encoder.default_prompt_name:
+            default = self.encoder.prompts[self.encoder.default_prompt_name]
+            prompted = [default + t for t in texts]
+        features, _ = self.encoder.tokenize(prompted, task=task)
         self._trimmer.maybe()  # RSS stays flat over a long run (finesim._util.memory)
-        return vectors, features["attention_mask"].sum(dim=1).numpy()
+        return vectors, _token_counts(features)
+
+    def prompting(
+        self, prompt_name: str | None, input_type: str | None
+    ) -> tuple[str, str | None] | None:
+        """The batcher key for a request's ``prompt_name`` / ``input_type`` (None: plain).
+
+        ``input_type`` query or document encodes as ``encode_query`` / ``encode_document``.
+        """
+        if prompt_name is None and input_type is None:
+            return None
+        encoder = self.encoder
+        if prompt_name is None and input_type in encoder.prompts:
+            prompt_name = input_type
+        if prompt_name is not None and prompt_name not in encoder.prompts:
+            known = ", ".join(encoder.prompts) or "none"
+            raise FinesimError(f"field 'prompt_name': {prompt_name!r} is not one of: {known}")
+        prompt = encoder._prompt(None, prompt_name)
+        task = input_type if encoder.router is not None else None
+        if task is not None:
+            encoder.route_name(task)
+        return prompt, task
 
     def _count(self, texts: list[str]) -> list[int]:
         """Tokens per text after truncation: what the batcher's token budget counts."""
         features, _ = self.encoder.tokenize(texts)
-        return [int(n) for n in features["attention_mask"].sum(dim=1).tolist()]
+        return [int(n) for n in _token_counts(features).tolist()]
 
     def ticket(self) -> Ticket:
         """A new request's ticket, with this server's time budget."""
