@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+from finesim import FinesimError
 from tests.helpers import jsonl
 from tests.helpers import paper_records as papers
 
@@ -236,3 +239,42 @@ def test_search_hybrid_with_presets(cli, tiny_st, tmp_path):
     assert "--preset applies to --scoring hybrid only" in line
     line = one_error_line(*cli(*search[:4], "--scoring", "dot")[::2])
     assert "unknown scoring 'dot'" in line and "hybrid" in line
+
+
+def test_index_at_a_truncated_dim_encodes_its_queries_there(cli, tiny_st, tmp_path):
+    """--truncate-dim at build is recorded; search and add cut queries and documents the same
+    way without being told; serving it with another cut is one clear line."""
+    docs = jsonl(tmp_path / "docs.jsonl", papers(12))
+    args = ["index", "build", "-m", tiny_st, "--docs", docs, "--tagger", "none", "--json"]
+    code, out, err = cli(*args, "-o", tmp_path / "cut", "--truncate-dim", "8")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "cut" / "manifest.json").read_text())
+    assert manifest["model"]["dim"] == 8 and manifest["encoder"]["truncate_dim"] == 8
+    code, out, err = cli(*args, "-o", tmp_path / "full")
+    assert code == 0, err
+
+    query = ["--query", "we propose a contrastive model", "-k", "12", "--json"]
+    code, out, err = cli("search", tmp_path / "cut", *query)
+    assert code == 0, err
+    cut_hits = json.loads(out)
+    code, out, err = cli("search", tmp_path / "full", *query)
+    assert code == 0, err
+    full_hits = json.loads(out)
+    assert len(cut_hits) == len(full_hits) == 12
+    # other vectors, so other distances: the query was not encoded at 32 and cut afterwards
+    assert [h["score"] for h in cut_hits] != [h["score"] for h in full_hits]
+
+    more = jsonl(tmp_path / "more.jsonl", papers(3, seed=5, prefix="q"))
+    code, out, err = cli("index", "add", tmp_path / "cut", "--docs", more, "--json")
+    assert code == 0, err
+    assert json.loads(out)["documents"] == 15
+
+    from finesim.models.spec import EncoderSpec
+    from finesim.serve.service import Limits, open_indexes, open_service
+
+    indexes = open_indexes([str(tmp_path / "cut")])
+    with pytest.raises(FinesimError, match=r"8-dimensional vectors \(truncate_dim 8\)"):
+        open_service(EncoderSpec(model=str(tiny_st), truncate_dim=16), indexes, Limits(), None)
+    code, out, err = cli("index", "build", "-m", tiny_st, "--docs", docs, "-o",
+                         tmp_path / "bad", "--truncate-dim", "64")  # fmt: skip
+    assert "64: must be 1..32" in one_error_line(code, err)

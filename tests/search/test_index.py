@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -181,3 +182,23 @@ def test_failed_save_leaves_the_old_index(tmp_path, monkeypatch):
         index.save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
     assert len(Index.open(tmp_path / "idx")) == 30
+
+
+def test_truncated_index_records_its_dim_and_refuses_other_cuts(tiny_st, tmp_path):
+    from finesim import Encoder
+    from tests.helpers import papers
+
+    built = Index.build(Encoder(tiny_st, truncate_dim=8), papers(8), kind="flat")
+    assert built.ann.dim == 8 and built.truncate_dim == 8
+    opened = Index.open(built.save(tmp_path / "idx"))
+    assert opened.truncate_dim == 8 and opened.spec.truncate_dim == 8
+    for wrong, words in ((None, "the encoder gives 32 (no truncate_dim)"), (16, "gives 16")):
+        with pytest.raises(FinesimError, match=r"holds 8-dimensional vectors \(truncate_dim 8\)"):
+            opened.use(Encoder(tiny_st, truncate_dim=wrong))
+        with pytest.raises(FinesimError, match=re.escape(words)):
+            Index.open(tmp_path / "idx", Encoder(tiny_st, truncate_dim=wrong))
+    opened.use(Encoder(tiny_st, truncate_dim=8))
+    hits = opened.search("a man plays the guitar", k=3)
+    assert len(hits) == 3
+    # a query cut to 8 components: the same neighbours as the stored vectors give it
+    assert hits[0].id == built.search("a man plays the guitar", k=1)[0].id

@@ -31,9 +31,7 @@ def test_index_stores_document_vectors_and_encodes_queries_as_queries(tiny_st, t
     query = "a man plays the guitar."
     hit = index.search(query, k=1, scoring="max-sim", explain=0)[0]
     q = encoder.encode_query([query])
-    best = max(
-        float((unit(q) @ unit(index.doc(p).vectors).T).max()) for p in range(len(docs))
-    )
+    best = max(float((unit(q) @ unit(index.doc(p).vectors).T).max()) for p in range(len(docs)))
     assert abs(hit.score - best) < 1e-5
 
 

@@ -123,6 +123,40 @@ def bench_train(
     emit_json(result, json_out)
 
 
+@bench_app.command("matryoshka")
+def bench_matryoshka(
+    model: BenchModelOpt = "minilm",
+    dims: Annotated[
+        str, typer.Option(help="Dimensions the untrained model is truncated to, comma-separated.")
+    ] = "384,256,128,64",
+    train_dims: Annotated[
+        str,
+        typer.Option(help="matryoshka_dims of the trained run; both runs are evaluated at these."),
+    ] = "384,128,64",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of each sbert-sts run.")] = 1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a setting of both runs.")
+    ] = None,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """STS-B test Spearman truncated to each dim: untrained, sbert-sts with MatryoshkaLoss and
+    without (same seed), paired 95% intervals; with --json also a .md table beside it."""
+    from finesim.bench.matryoshka import run_matryoshka_bench, write_markdown
+
+    def ints(value: str, option: str) -> list[int]:
+        try:
+            return [int(d) for d in split_names(value)]
+        except ValueError:
+            raise FinesimError(f"{option}: not a list of numbers: {value!r}") from None
+
+    result = run_matryoshka_bench(
+        model, ints(dims, "--dims"), ints(train_dims, "--train-dims"), epochs, set_ or []
+    )
+    emit_json(result, json_path)
+    if json_path is not None and str(json_path) != "-":
+        write_markdown(result, json_path.with_suffix(".md"))
+
+
 @bench_app.command("encode")
 def bench_encode(
     model: BenchModelOpt = "minilm",
@@ -232,3 +266,30 @@ def bench_soak(
         model, backend, requests, clients, papers, long_texts, max_batch_tokens, threads
     )
     emit_json(result, json_path)
+
+
+@bench_app.command("classify")
+def bench_classify(
+    model: BenchModelOpt = "minilm",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of center loss on SNLI dev.")] = 1,
+    train_limit: Annotated[
+        int | None, typer.Option(min=2, help="A seeded subset of SNLI dev (default: all).")
+    ] = None,
+    test_limit: Annotated[
+        int | None, typer.Option(min=2, help="A seeded subset of SNLI test (default: all).")
+    ] = None,
+    batch_size: BatchOpt = 32,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """SNLI test accuracy of `finesim classify` on the frozen encoder and on the encoder
+    trained with center loss (classify-center) on SNLI dev; JSON, and NAME.md beside --json."""
+    from finesim._util.atomic import atomic_path
+    from finesim.bench.classify import markdown, run_classify_bench
+
+    result = run_classify_bench(
+        model, epochs=epochs, train_limit=train_limit, test_limit=test_limit, batch_size=batch_size
+    )
+    emit_json(result, json_path)
+    if json_path is not None:
+        with atomic_path(json_path.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown(result), encoding="utf-8")

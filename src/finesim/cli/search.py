@@ -78,6 +78,14 @@ def index_build(
     tagger: TaggerOpt = "shipped",
     title_only_ok: TitleOnlyOpt = False,
     batch_size: BatchOpt = 32,
+    truncate_dim: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Index the first N components of each vector (Matryoshka models); recorded "
+            "in the index, so its queries are encoded the same way.",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
@@ -97,14 +105,15 @@ def index_build(
         raise FinesimError(f"{out.parent}: no such folder for the index")
     head = _tagger(tagger)
     documents = read_docs(docs, title_only_ok)
+    encoder = load_encoder(model, truncate_dim=truncate_dim)
     if on_ray is not None:  # the encoding on Ray; the faiss index is built here
         from finesim.engine.ray_index import build_index_ray
 
         settings = {"precision": precision, "kind": kind, "tagger": head, "batch_size": batch_size}
-        index = build_index_ray(load_encoder(model), documents, on_ray, out.parent, **settings)
+        index = build_index_ray(encoder, documents, on_ray, out.parent, **settings)
     else:
         index = Index.build(
-            load_encoder(model),
+            encoder,
             documents,
             precision=precision,
             kind=kind,
@@ -131,7 +140,7 @@ def index_add(
     recover(index)  # an index that an older finesim's interrupted replace left moved aside
     opened = Index.open(index)
     documents = read_docs(docs, title_only_ok)
-    opened.use(load_encoder(model or opened.model))
+    opened.use(index_encoder(opened, model))
     added = opened.add(documents, batch_size=batch_size)
     opened.save()
     _report(opened, "added", added, json_out)
@@ -143,6 +152,12 @@ def index_info(index: IndexArg) -> None:
     from finesim.search import store
 
     emit_json(store.read_manifest(index))
+
+
+def index_encoder(index: Any, model: str | None) -> Any:
+    """``--model`` (default: the index's own), cut as the index was (``--truncate-dim`` at
+    build), so its queries and new documents get vectors of the index's dimension."""
+    return load_encoder(model or index.model, truncate_dim=index.truncate_dim)
 
 
 def _report(index: Any, verb: str, count: int, json_out: bool) -> None:
@@ -193,7 +208,7 @@ def search(
     opened = Index.open(index)
     # hybrid encodes the query's facet sentences (an index without whole vectors refuses it)
     if query is not None or (scoring == "hybrid" and opened.wholes is not None):
-        opened.use(load_encoder(model or opened.model))
+        opened.use(index_encoder(opened, model))
     if query is not None and facet is not None and opened.tagger is None:
         typer.echo(
             "finesim: note: the index has no facet tagger, so every query sentence is used "

@@ -11,7 +11,7 @@ import typer
 
 from finesim._util.errors import FinesimError
 from finesim.cli.common import set_threads
-from finesim.cli.options import BackendOpt, IndexModelOpt, ThreadsOpt
+from finesim.cli.options import BackendOpt, IndexModelOpt, ThreadsOpt, TruncateDimOpt
 
 log = logging.getLogger("finesim")
 
@@ -32,6 +32,12 @@ def serve_command(
         typer.Option("--index", "-i", help="An index folder, or NAME=FOLDER; repeat for more."),
     ] = None,
     model: IndexModelOpt = None,
+    reranker: Annotated[
+        str | None,
+        typer.Option(
+            help="A cross-encoder (folder or name) to serve at /v1/rerank (Cohere's shape)."
+        ),
+    ] = None,
     host: Annotated[
         str,
         typer.Option(
@@ -44,6 +50,7 @@ def serve_command(
     ] = False,
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     backend: BackendOpt = None,
+    truncate_dim: TruncateDimOpt = None,
     max_batch: Annotated[
         int, typer.Option(min=0, help="Texts per encoder call (0: no micro-batching).")
     ] = 128,
@@ -88,7 +95,8 @@ def serve_command(
     threads: ThreadsOpt = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve the embeddings, similarity and search API and the search page.
+    """Serve the embeddings, similarity, search (and with --reranker, rerank) API and the
+    search page.
 
     With FINESIM_API_KEY set, every route but /healthz needs 'Authorization: Bearer <key>'.
     """
@@ -130,7 +138,11 @@ def serve_command(
         spec = EncoderSpec(model=model, backend=backend)
     else:
         spec = index_spec(indexes, backend)  # the first index's own model
-    service = open_service(spec, indexes, limits, api_key)
+    first = next(iter(indexes.values()), None)
+    if truncate_dim is None and first is not None:  # default: cut as the first index was
+        truncate_dim = first.truncate_dim
+    spec = spec.replace(truncate_dim=truncate_dim)
+    service = open_service(spec, indexes, limits, api_key, reranker)
     if not is_loopback(host) and api_key is None:
         log.warning(
             "listening on %s without FINESIM_API_KEY (--insecure): anyone who can reach it "
@@ -138,8 +150,10 @@ def serve_command(
             host,
         )
     names = ", ".join(service.indexes) or "none"
+    also = f", reranker {service.reranker_name}" if service.reranker_name else ""
     typer.echo(
-        f"finesim: serving model {service.name} (indexes: {names}) at {url_of(sock)}/", err=True
+        f"finesim: serving model {service.name} (indexes: {names}{also}) at {url_of(sock)}/",
+        err=True,
     )
     try:
         serve_forever(create_app(service), sock, log_level)

@@ -113,26 +113,57 @@ def classify_train(
     c: InverseL2Opt = 4.0,
     batch_size: BatchOpt = 32,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing classifier.")] = False,
+    train_encoder: Annotated[
+        bool,
+        typer.Option(
+            "--train-encoder",
+            help="First train the encoder on the training rows (recipe classify-center: "
+            "center loss), then fit the classifier on its vectors.",
+        ),
+    ] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="With --train-encoder: epochs.")] = 1,
+    encoder_out: Annotated[
+        Path | None,
+        typer.Option(help="With --train-encoder: folder for the trained encoder (OUT-encoder)."),
+    ] = None,
     json_out: JsonFormatFlag = False,
 ) -> None:
     """Train a logistic-regression classifier on embeddings; accuracy on a held-out split."""
-    from finesim.tasks.classify import train_classifier
+    from finesim.data.classes import read_labelled
 
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise FinesimError(f"{out.parent}: no such folder for the classifier")
-    _, texts = _texts(data, text_field)
-    _, labels = _texts(data, label_field)
-    head, report = train_classifier(
-        load_encoder(model),
-        texts,
-        labels,
-        test_fraction=test_fraction,
-        seed=seed,
-        c=c,
-        batch_size=batch_size,
-    )
+    labelled = read_labelled(data, text_field, label_field)
+    if train_encoder:
+        from finesim.training.classify import train_encoder_and_classifier
+
+        folder = encoder_out or out.with_name(out.name + "-encoder")
+        if folder.exists() and any(folder.iterdir()):
+            raise FinesimError(f"{folder}: exists and is not empty; pass another --encoder-out")
+        head, report = train_encoder_and_classifier(
+            model,
+            labelled,
+            folder,
+            test_fraction=test_fraction,
+            seed=seed,
+            c=c,
+            batch_size=batch_size,
+            overrides=[f"epochs={epochs}"],
+        )
+    else:
+        from finesim.tasks.classify import train_classifier
+
+        head, report = train_classifier(
+            load_encoder(model),
+            labelled.texts,
+            labelled.labels,
+            test_fraction=test_fraction,
+            seed=seed,
+            c=c,
+            batch_size=batch_size,
+        )
     head.save(out, overwrite=overwrite)
     report["classifier"] = str(out)
     if json_out:

@@ -8,10 +8,10 @@ columns; built-in sources read the shared data folder. A bad row is reported as 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from finesim._util.errors import FinesimError
+from finesim.data.example import Example
 from finesim.data.paths import data_path
 from finesim.data.texts import read_lines, read_records
 
@@ -25,14 +25,8 @@ FORMATS: dict[str, dict[str, str]] = {
     "labelled": {"anchor": "sentence1", "positive": "sentence2", "label": "label"},
     "cocite": {"anchor": "a", "positive": "b"},
     "text": {},
+    "classes": {"anchor": "text", "label": "label"},  # finesim.data.classes
 }
-
-
-@dataclass
-class Example:
-    texts: dict[str, str]
-    label: float | None = None
-    where: str = field(default="", compare=False)
 
 
 def _label(value: object, where: str, fmt: str) -> float:
@@ -52,6 +46,10 @@ def read_file(path: Path, fmt: str, columns: Mapping[str, str] | None = None) ->
         raise FinesimError(f"{path}: no such file")
     if fmt == "text":
         return read_sentences(path)
+    if fmt == "classes":  # text, label rows; the trainer reads the vocabulary there too
+        from finesim.data.classes import read_class_examples
+
+        return read_class_examples(path, columns)[0]
     mapping = {**FORMATS[fmt], **(columns or {})}
     examples = []
     for where, record in read_records(path, list(mapping.values())):
@@ -121,6 +119,18 @@ BUILTIN = {
     "snli-labelled": lambda: nli_labelled("dev") + nli_labelled("test"),
     "stsb-train": lambda: sts_scored("stsb", "train"),
     "sick-train": lambda: sts_scored("sickr", "train"),
+}
+
+# The files under the data root that each built-in source reads (model cards hash them).
+BUILTIN_FILES = {
+    "snli-triples": ("nli/snli_devtest_simcse_triples.csv",),
+    "snli-labelled": tuple(
+        f"nli/snli-senteval/{part}.{split}"
+        for split in ("dev", "test")
+        for part in ("s1", "s2", "labels")
+    ),
+    "stsb-train": ("sts/raw/STSBenchmark/sts-train.csv",),
+    "sick-train": ("sick/SICK_train.txt",),
 }
 
 

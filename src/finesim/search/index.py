@@ -165,8 +165,26 @@ class Index:
         index.add(docs, batch_size=batch_size, cache=cache)
         return index
 
+    @property
+    def truncate_dim(self) -> int | None:
+        """The ``truncate_dim`` the index was built with (None: full vectors, or an index saved
+        before the spec): its queries must be encoded at it too."""
+        return self.spec.truncate_dim if self.spec is not None else None
+
     def use(self, encoder: Encoder) -> None:
-        """Encode text queries and new documents with ``encoder``; it must be the index's model."""
+        """Encode text queries and new documents with ``encoder``; it must be the index's model,
+        at the index's dimension (``truncate_dim``)."""
+        if encoder.dim != self.ann.dim or encoder.truncate_dim != self.truncate_dim:
+            built, given = (
+                f"truncate_dim {n}" if n else "no truncate_dim"
+                for n in (self.truncate_dim, encoder.truncate_dim)
+            )
+            want = f"--truncate-dim {self.truncate_dim}" if self.truncate_dim else "none"
+            raise FinesimError(
+                f"the index holds {self.ann.dim}-dimensional vectors ({built}), the encoder "
+                f"gives {encoder.dim} ({given}): load the model with the index's truncation "
+                f"({want}) or rebuild the index"
+            )
         fingerprint = encoder.fingerprint()
         if fingerprint != self.fingerprint:
             raise FinesimError(
@@ -184,7 +202,9 @@ class Index:
             raise FinesimError("adding documents needs the index's model (Index.use(encoder))")
         docs = list(documents)
         self._check_new(docs)
-        vectors = sentence_vectors(self.encoder, docs, batch_size=batch_size, cache=cache)
+        vectors = sentence_vectors(
+            self.encoder, docs, batch_size=batch_size, cache=cache, task="document"
+        )
         if self.tagger is not None:
             fill_labels(self.tagger, docs, vectors)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.ann.dim), np.float32)
@@ -194,7 +214,9 @@ class Index:
             if kept is None or not docs:
                 return None
             texts = [kind.text(d) for d in docs]
-            return encode_cached(encoder, texts, batch_size=batch_size, cache=cache)
+            return encode_cached(
+                encoder, texts, batch_size=batch_size, cache=cache, task="document"
+            )
 
         self.add_vectors(
             docs, matrix, encoded(dv.WHOLE, self.wholes), encoded(dv.TITLE, self.titles)

@@ -19,6 +19,41 @@ from finesim.models.heads import LinearHead, accuracy, macro_f1, split_by_group
 KIND = "text-classifier"
 
 
+def held_out(rows: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Which rows ``train_classifier`` holds out (a boolean mask): whoever trains the encoder
+    on the same file must leave these rows out too."""
+    names = [str(i) for i in range(rows)]
+    chosen = split_by_group(names, test_fraction, seed)
+    return np.array([r in chosen for r in names])
+
+
+def fit_and_score(
+    encoder: Encoder,
+    train: tuple[Sequence[str], Sequence[str]],
+    test: tuple[Sequence[str], Sequence[str]],
+    *,
+    c: float = 4.0,
+    batch_size: int = 32,
+) -> tuple[LinearHead, dict[str, Any], list[str]]:
+    """Fit the head on ``train`` (texts, labels), score it on ``test``: the head, the report
+    and the test predictions (for paired comparisons of two encoders)."""
+    vectors = encode_cached(encoder, [*train[0], *test[0]], batch_size=batch_size)
+    meta = {"kind": KIND, "model": encoder.source, "fingerprint": encoder.fingerprint()}
+    head = LinearHead.fit(vectors[: len(train[0])], list(train[1]), c=c, meta=meta)
+    gold, predicted = list(test[1]), head.predict(vectors[len(train[0]) :])
+    report = {
+        "model": encoder.source,
+        "train_rows": len(train[0]),
+        "test_rows": len(gold),
+        "classes": head.classes,
+        "accuracy": accuracy(gold, predicted),
+        "macro_f1": macro_f1(gold, predicted),
+        "majority_baseline": max(gold.count(c) for c in set(gold)) / len(gold),
+    }
+    head.meta["evaluation"] = {k: report[k] for k in ("accuracy", "macro_f1")}
+    return head, report, predicted
+
+
 def train_classifier(
     encoder: Encoder,
     texts: Sequence[str],
@@ -35,27 +70,16 @@ def train_classifier(
     """
     if len(texts) != len(labels):
         raise FinesimError(f"{len(texts)} texts but {len(labels)} labels")
-    rows = [str(i) for i in range(len(texts))]
-    held_out = split_by_group(rows, test_fraction, seed)
-    test = np.array([r in held_out for r in rows])
-    vectors = encode_cached(encoder, list(texts), batch_size=batch_size)
-    y = np.array(labels, dtype=object)
-    meta = {"kind": KIND, "model": encoder.source, "fingerprint": encoder.fingerprint()}
-    head = LinearHead.fit(vectors[~test], list(y[~test]), c=c, meta=meta)
-    gold, predicted = list(y[test]), head.predict(vectors[test])
-    report = {
-        "model": encoder.source,
-        "train_rows": int((~test).sum()),
-        "test_rows": int(test.sum()),
-        "classes": head.classes,
-        "test_fraction": test_fraction,
-        "seed": seed,
-        "accuracy": accuracy(gold, predicted),
-        "macro_f1": macro_f1(gold, predicted),
-        "majority_baseline": max(gold.count(c) for c in set(gold)) / len(gold),
-    }
-    head.meta["evaluation"] = {k: report[k] for k in ("accuracy", "macro_f1")}
-    return head, report
+    test = held_out(len(texts), test_fraction, seed)
+    x, y = np.array(texts, dtype=object), np.array(labels, dtype=object)
+    head, report, _ = fit_and_score(
+        encoder,
+        (list(x[~test]), list(y[~test])),
+        (list(x[test]), list(y[test])),
+        c=c,
+        batch_size=batch_size,
+    )
+    return head, {**report, "test_fraction": test_fraction, "seed": seed}
 
 
 def check_classifier(head: LinearHead, encoder: Encoder) -> None:

@@ -4,7 +4,8 @@ in for it in one atomic step (``finesim._util.atomic``).
 A checkpoint is a sentence-transformers folder (usable as a model) plus
 ``trainer_model.safetensors`` (the exact in-memory weights) and ``trainer_state.pt``
 (optimizer, scheduler, loss parameters, RNG states, data position), read back with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``, and ``README.md``, its model card (``model_card``), written
+inside the same atomic write.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
 from finesim.models.encoder import Encoder
+from finesim.training import model_card
 
 STATE = "trainer_state.pt"
 WEIGHTS = "trainer_model.safetensors"
@@ -49,12 +51,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def save(folder: Path, encoder: Encoder, state: dict[str, Any]) -> None:
+def save(folder: Path, encoder: Encoder, state: dict[str, Any], card: model_card.Card) -> None:
+    """A checkpoint with its model card, swapped in whole."""
     with atomic_path(folder, directory=True) as tmp:
         encoder.write_folder(tmp)
         weights = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS))
         torch.save(state, tmp / STATE)
+        model_card.write(tmp, card)
+
+
+def save_model(folder: Path, encoder: Encoder, card: model_card.Card) -> None:
+    """A sentence-transformers folder with its model card (``best/``), swapped in whole."""
+    with atomic_path(folder, directory=True) as tmp:
+        encoder.write_folder(tmp)
+        model_card.write(tmp, card)
 
 
 def found(folder: Path) -> bool:

@@ -18,10 +18,13 @@ class TrainConfig:
     """Everything a run needs besides the model; recipes under ``finesim/recipes`` fill it."""
 
     data: str = ""  # a file, or a built-in source (snli-triples, stsb-train, ...)
-    format: str = "pairs"  # pairs | triples | scored | labelled | text | cocite
+    format: str = "pairs"  # pairs | triples | scored | labelled | text | cocite | classes
     columns: dict[str, str] = field(default_factory=dict)  # role -> file column
-    loss: str = "infonce"  # softmax | cosine | triplet | infonce | cosent
+    loss: str = "infonce"  # softmax | cosine | triplet | infonce | cosent | center | batch-*
     loss_args: dict[str, Any] = field(default_factory=dict)
+    # Matryoshka: the loss also on the first d components of each vector, for each d here
+    matryoshka_dims: list[int] = field(default_factory=list)  # e.g. [384, 256, 128, 64]
+    matryoshka_weights: list[float] = field(default_factory=list)  # one each (default 1)
     epochs: int = 1
     max_steps: int = 0  # stop after this many steps (0: run all epochs)
     batch_size: int = 32  # global batch, split across processes
@@ -39,6 +42,7 @@ class TrainConfig:
     eval_every: int = 0  # steps; 0: at the end of each epoch
     checkpoint_every: int = 100
     log_every: int = 10
+    recipe: str = ""  # the recipe these values came from (name or YAML file): for the model card
 
 
 def recipe_names() -> list[str]:
@@ -64,6 +68,8 @@ def _coerce(config: TrainConfig, key: str, value: Any, where: str) -> Any:
             raise FinesimError(f"{where}: {key} must be a number, not {value!r}") from None
     if isinstance(current, dict) and not isinstance(value, dict):
         raise FinesimError(f"{where}: {key} must be a mapping")
+    if isinstance(current, list) and not isinstance(value, list):
+        raise FinesimError(f"{where}: {key} must be a list, e.g. [384, 128, 64]")
     if isinstance(current, str) and not isinstance(value, str):
         return str(value)
     return value
@@ -80,6 +86,7 @@ def load_config(recipe: str | None, overrides: list[str] | None = None) -> Train
                 names = ", ".join(recipe_names())
                 raise FinesimError(f"unknown recipe {recipe!r}; one of {names}, or a YAML file")
             path = Path(str(packaged))
+        config.recipe = recipe
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:

@@ -4,7 +4,7 @@ files.
 
 Output folder: ``last/`` (the latest checkpoint; after the run, the final model), ``best/``
 (the best evaluation so far), ``metrics.jsonl`` and ``config.json``. Every folder is a
-sentence-transformers model.
+sentence-transformers model with its model card, ``README.md`` (``model_card``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -28,28 +28,36 @@ from finesim._util.atomic import atomic_path, recover_all
 from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS
 from finesim._util.progress import progress_bar
+from finesim.data.classes import read_class_examples, save_classes
 from finesim.data.pairs import Example, load_examples
-from finesim.losses import LOSSES, backward, cached_backward
+from finesim.losses import LOSSES, MatryoshkaLoss, backward, cached_backward
 from finesim.models.encoder import Encoder
-from finesim.training import checkpoint, distributed
+from finesim.training import checkpoint, distributed, model_card
 from finesim.training.config import TrainConfig
 from finesim.training.schedule import warmup_linear
+from finesim.training.static import refuse_unsupervised_simcse
 
 log = logging.getLogger(__name__)
 
 
-def build_loss(config: TrainConfig, dim: int) -> nn.Module:
-    """The loss module named by the config, with its arguments."""
+def build_loss(config: TrainConfig, dim: int, num_classes: int = 0) -> nn.Module:
+    """The loss module named by the config, with its arguments (``num_classes``: from the
+    data, for the losses that keep a classifier or centres per class)."""
     if config.loss not in LOSSES:
         raise FinesimError(f"unknown loss {config.loss!r}; one of {', '.join(LOSSES)}")
     cls = LOSSES[config.loss]
     args = dict(config.loss_args)
-    if config.loss in ("softmax", "infonce"):
+    if config.loss in ("softmax", "infonce", "center"):
         args["dim"] = dim
+    if config.loss == "center":
+        args.setdefault("num_classes", num_classes)
     try:
-        return cls(**args)
+        loss: nn.Module = cls(**args)
     except TypeError as e:
         raise FinesimError(f"loss_args for {config.loss}: {e}") from None
+    if config.matryoshka_dims or config.matryoshka_weights:  # the loss on truncated vectors too
+        loss = MatryoshkaLoss(loss, config.matryoshka_dims, config.matryoshka_weights, dim)
+    return loss
 
 
 # Evaluators that would choose ``best/`` on queries it is then reported on, and why not.
@@ -119,9 +127,14 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
     *,
     resume: bool = False,
     examples: list[Example] | None = None,
+    classes: Sequence[str] | None = None,
     show_progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` as ``config`` says and write the result under ``out``."""
+    """Train ``model`` as ``config`` says and write the result under ``out``.
+
+    ``classes``: the label vocabulary of class-labelled ``examples`` (format ``classes``
+    reads it from the file), saved with the model as ``classes.json``.
+    """
     rank, world, device = distributed.setup()
     main = rank == 0
     if config.batch_size % world:
@@ -139,13 +152,17 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
-    data = (
-        examples
-        if examples is not None
-        else load_examples(config.data, config.format, config.columns)
-    )
+    if examples is None and config.format == "classes":
+        data, classes = read_class_examples(Path(config.data), config.columns)
+    else:
+        data = (
+            examples
+            if examples is not None
+            else load_examples(config.data, config.format, config.columns)
+        )
     encoder = Encoder(model, device=device)
-    loss_fn = build_loss(config, encoder.full_dim).to(device)
+    refuse_unsupervised_simcse(encoder, data, config.format)  # a static model: no dropout
+    loss_fn = build_loss(config, encoder.full_dim, _num_classes(data, classes)).to(device)
     local = config.batch_size // world
     per_epoch = (
         len(data) // config.batch_size if world > 1 else math.ceil(len(data) / config.batch_size)
@@ -161,9 +178,13 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
     evaluator = build_evaluator(config.evaluator) if main else None
     max_length = config.max_length or None
     params = [p for m in (encoder, loss_fn) for p in m.parameters() if p.requires_grad]
+    card_data = model_card.describe_data(config.data, len(data)) if main else {}
 
     # --- resume -------------------------------------------------------------------------
     step, epoch, batch_in_epoch, best = 0, 0, 0, -math.inf
+    best_eval: dict[str, Any] | None = None  # the evaluator's records, for the model cards
+    last_eval: dict[str, Any] | None = None
+    seconds_before = 0.0  # training time of the runs this one resumes
     if resume and checkpoint.found(last):
         state = checkpoint.load(last, encoder)
         optimizer.load_state_dict(state["optimizer"])
@@ -171,6 +192,8 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         loss_fn.load_state_dict(state["loss"])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         best = state["best"]
+        best_eval, last_eval = state.get("best_eval"), state.get("last_eval")
+        seconds_before = state.get("seconds", 0.0)
         checkpoint.set_rng_state(
             state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]
         )
@@ -183,6 +206,20 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
             tmp.write_text(json.dumps({"model": model, **dataclasses.asdict(config)}, indent=2))
     if main:
         _trim_metrics(out, step)
+
+    def card(folder: Path, weights_step: int) -> model_card.Card:
+        return model_card.Card(
+            path=str(folder),
+            base_model=model,
+            config=config,
+            data=card_data,
+            step=weights_step,
+            run_steps=step,
+            total_steps=total,
+            seconds=seconds_before + time.time() - started,
+            best=best_eval,
+            last=last_eval,
+        )
 
     def save_checkpoint() -> None:
         states = _gather_rng(world)
@@ -198,20 +235,31 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
                     "epoch": epoch,
                     "batch_in_epoch": batch_in_epoch,
                     "best": best,
+                    "best_eval": best_eval,
+                    "last_eval": last_eval,
+                    "seconds": seconds_before + time.time() - started,
                     "rng": states,
                 },
+                card(last, step),
             )
         distributed.barrier(world)
 
     def evaluate() -> None:
-        nonlocal best
+        nonlocal best, best_eval, last_eval
         if evaluator is not None:
             encoder.eval()
             result = evaluator(encoder)
-            _log(out, {"step": step, "eval": result["primary"], "score": result["score"]})
-            if result["score"] > best:
-                best = result["score"]
-                encoder.save(out / "best", overwrite=True)
+            score = float(result["score"])
+            last_eval = {
+                "step": step,
+                "epoch": round(step / per_epoch, 4),
+                "eval": result["primary"],
+                "score": score,
+            }
+            _log(out, last_eval)
+            if score > best:
+                best, best_eval = score, last_eval
+                checkpoint.save_model(out / "best", encoder, card(out / "best", step))
         distributed.barrier(world)
 
     # --- the loop -----------------------------------------------------------------------
@@ -273,6 +321,14 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
                     evaluate()
     loop_seconds = time.time() - started
     save_checkpoint()
+    if main and best_eval is not None and (out / "best").is_dir():
+        # best/'s card, written when it was saved, now also gives the run's last evaluation
+        with atomic_path(out / "best" / model_card.FILENAME) as tmp:
+            tmp.write_text(model_card.render(card(out / "best", best_eval["step"])))
+    if main and classes:
+        for folder in (last, out / "best"):
+            if folder.is_dir():
+                save_classes(folder, classes)
     distributed.teardown(world)
     return {
         "out": str(out),
@@ -283,6 +339,14 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
         "processes": world,
         "rank": rank,
     }
+
+
+def _num_classes(data: list[Example], classes: Sequence[str] | None) -> int:
+    """The vocabulary's size, else one more than the largest label (class ids 0..n-1)."""
+    if classes:
+        return len(classes)
+    labels = [e.label for e in data if e.label is not None]
+    return int(max(labels)) + 1 if labels else 0
 
 
 def _gather_rng(world: int) -> list[dict[str, Any]]:
