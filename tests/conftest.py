@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import build_tiny_bert, require_data, run_cli
+from tests.helpers import build_tiny_bert, build_tiny_cross, require_data, run_cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -39,6 +39,12 @@ def tiny_st(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-st") / "model"
     Encoder(tiny_bert, pooling="mean", normalize=True).save(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cross(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT as a one-score cross-encoder, saved by sentence-transformers 6.2."""
+    return build_tiny_cross(tmp_path_factory.mktemp("tiny-cross") / "model", tiny_bert)
 
 
 @pytest.fixture

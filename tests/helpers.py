@@ -131,6 +131,34 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def build_tiny_cross(folder: Path, bert: Path, num_labels: int = 1, seed: int = 0) -> Path:
+    """The tiny BERT with a random head, saved by sentence-transformers' own CrossEncoder.
+
+    The random BERT's [CLS] vector hardly varies between inputs, so a fresh head scores every
+    pair about 0.5; the pooler and head are drawn wider (and centred) so scores spread and
+    rankings have no near-ties.
+    """
+    import torch
+    from sentence_transformers import CrossEncoder
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its report of the fresh head's missing keys
+    try:
+        model = CrossEncoder(str(bert), num_labels=num_labels, device="cpu")
+    finally:
+        hf_logging.set_verbosity(level)
+    with torch.no_grad():
+        model.model.bert.pooler.dense.weight.normal_(0.0, 1.0)
+        model.model.classifier.weight.normal_(0.0, 3.0)
+        pairs = [(a, b) for a in SENTENCES[:10] for b in SENTENCES[:10]]
+        logits = model.predict(pairs, activation_fn=torch.nn.Identity())
+        model.model.classifier.bias.sub_(torch.from_numpy(logits.reshape(len(pairs), -1).mean(0)))
+    model.save(str(folder))
+    return folder
+
+
 def stsb_sentences(n_pairs: int = 250) -> list[str]:
     """The first ``n_pairs`` STS-B test pairs as a flat list of sentences (raw variant)."""
     path = require_data("sts", "raw", "STSBenchmark", "sts-test.csv")
@@ -306,7 +334,9 @@ def start(encoder: Any, name: str, index: Any = None, **options: Any) -> tuple[A
     from finesim.serve.service import Limits, Service
 
     api_key = options.pop("api_key", None)
-    service = Service(encoder, name, {"papers": index} if index else {}, Limits(**options), api_key)
+    rerank = {k: options.pop(k, None) for k in ("reranker", "reranker_name")}
+    indexes = {"papers": index} if index else {}
+    service = Service(encoder, name, indexes, Limits(**options), api_key, **rerank)
     return service, LiveServer(create_app(service))
 
 

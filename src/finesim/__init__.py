@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from finesim.data.documents import Document
     from finesim.evaluation.api import evaluate
     from finesim.fusion.preset import Preset
+    from finesim.models.cross_encoder import CrossEncoder
     from finesim.models.encoder import Encoder
     from finesim.models.spec import EncoderSpec
     from finesim.search import HybridSearcher, Index
     from finesim.training import train
 
 _LAZY = {
+    "CrossEncoder": "finesim.models.cross_encoder",
     "Document": "finesim.data.documents",
     "Encoder": "finesim.models.encoder",
     "EncoderSpec": "finesim.models.spec",
@@ -37,6 +39,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CrossEncoder",
     "Document",
     "Encoder",
     "EncoderSpec",

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from finesim import CrossEncoder
 from finesim.serve.app import api, create_app
 from finesim.serve.service import Limits, Service
 
@@ -28,6 +29,8 @@ OPERATIONS = [
     ("POST", "/v1/embeddings"),
     ("POST", "/v1/similarity"),
     ("POST", "/v1/search"),
+    ("POST", "/v1/rerank"),
+    ("POST", "/v2/rerank"),
     ("GET", "/v1/indexes"),
     ("GET", "/v1/models"),
     ("GET", "/healthz"),
@@ -49,17 +52,24 @@ NAMES = {
     "/v1/embeddings": {"model": "tiny"},
     "/v1/similarity": {"model": "tiny"},
     "/v1/search": {"index": "papers", "query_doc": "p1", "query": None},
+    "/v1/rerank": {"model": "tiny-rerank", "texts": None},
+    "/v2/rerank": {"model": "tiny-rerank", "texts": None},
 }
 TEXTS = {
     "/v1/embeddings": {"input": ["a man plays the guitar", "the woman sings"]},
     "/v1/similarity": {"texts": ["a cat sleeps", "a dog runs"]},
     "/v1/search": {"query": "we propose a model", "query_doc": None},
+    "/v1/rerank": {"query": "a man plays", "documents": ["a man plays the guitar", "dog"]},
+    "/v2/rerank": {"query": "a cat", "documents": [{"text": "a cat sleeps"}, "a dog runs"]},
 }
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tiny_encoder, tiny_index):
-    service = Service(tiny_encoder, "tiny", {"papers": tiny_index}, Limits())
+def fuzzed(tiny_encoder, tiny_index, tiny_cross):
+    reranker = CrossEncoder(tiny_cross)
+    service = Service(
+        tiny_encoder, "tiny", {"papers": tiny_index}, Limits(), None, reranker, "tiny-rerank"
+    )
     schema = schemathesis.openapi.from_dict(api(service).openapi())
     schema.app = create_app(service)
     yield schema

@@ -17,7 +17,9 @@ from finesim.cli.encode import encode, info, similarity
 from finesim.cli.eval import eval_app, report_app
 from finesim.cli.export import export_command
 from finesim.cli.facets import facets_app
+from finesim.cli.mine import negatives_command
 from finesim.cli.papers import papers_command
+from finesim.cli.rerank import rerank_command
 from finesim.cli.search import index_app, search
 from finesim.cli.serve import serve_command
 from finesim.cli.tasks import classify_app, mine_app
@@ -42,6 +44,7 @@ app.command("similarity")(similarity)
 app.command("info")(info)
 app.command("demo")(demo)
 app.command("search")(search)
+app.command("rerank")(rerank_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
 app.command("whiten")(whiten_command)
@@ -51,6 +54,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(report_app, name="report")
 app.add_typer(index_app, name="index")
 app.add_typer(facets_app, name="facets")
+mine_app.command("negatives")(negatives_command)
 app.add_typer(mine_app, name="mine")
 app.add_typer(classify_app, name="classify")
 app.add_typer(bench_app, name="bench")

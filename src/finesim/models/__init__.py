@@ -8,16 +8,18 @@ from typing import TYPE_CHECKING
 from finesim._util.lazy import lazy
 
 if TYPE_CHECKING:
+    from finesim.models.cross_encoder import CrossEncoder
     from finesim.models.encoder import Encoder, EncodeStats
     from finesim.models.pooling import POOLING_MODES
 
 __getattr__ = lazy(
     __name__,
     {
+        "CrossEncoder": "finesim.models.cross_encoder",
         "EncodeStats": "finesim.models.encoder",
         "Encoder": "finesim.models.encoder",
         "POOLING_MODES": "finesim.models.pooling",
     },
 )
 
-__all__ = ["EncodeStats", "Encoder", "POOLING_MODES"]
+__all__ = ["CrossEncoder", "EncodeStats", "Encoder", "POOLING_MODES"]

@@ -1,4 +1,5 @@
-"""The HTTP API: OpenAI-compatible embeddings, similarity, faceted search, health, metrics, page.
+"""The HTTP API: OpenAI-compatible embeddings, Cohere-compatible rerank, similarity, faceted
+search, health, metrics, page.
 
 Every error is JSON in OpenAI's shape (``{"error": {"message", ...}}``) with one line that
 names the field; a bug answers 500 "internal server error" and is logged, never shown. Every
@@ -14,6 +15,8 @@ import asyncio
 import base64
 import json
 import logging
+import math
+import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,12 +35,13 @@ from finesim.data.documents import split_sentences
 from finesim.docsim.scoring import unit
 from finesim.fusion.preset import Preset, preset_names, shipped_preset
 from finesim.search.hybrid import HYBRID
-from finesim.serve.batcher import QueueFull, Result
+from finesim.serve.batcher import Batcher, QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
 from finesim.serve.middleware import ASGIApp, Guard, error_body
 from finesim.serve.schemas import (
     EmbeddingsRequest,
     ErrorResponse,
+    RerankRequest,
     SearchRequest,
     SimilarityRequest,
 )
@@ -119,9 +123,13 @@ def _unpaired_surrogate(text: str) -> bool:
     return False
 
 
-async def _encode(service: Service, texts: list[str], key: Any = None) -> Result:
+async def _encode(
+    service: Service, texts: list[Any], key: Any = None, batcher: Batcher | None = None
+) -> Result:
+    """``texts`` through ``batcher`` (default the encoder's), within the time budget."""
+    batcher = batcher or service.batcher
     try:
-        future = service.batcher.submit(texts, key)
+        future = batcher.submit(texts, key)
     except QueueFull:
         service.metrics.rejected.inc()
         raise ApiError(503, "the server is busy (request queue full); retry later") from None
@@ -243,6 +251,45 @@ async def similarity(service: Service, body: SimilarityRequest) -> dict[str, Any
     rows = unit(vectors)
     cosine = np.round(np.clip(rows @ rows.T, -1.0, 1.0), 6).tolist()
     return {"model": service.name, "texts": texts, "cosine": cosine}
+
+
+async def rerank(service: Service, body: RerankRequest) -> dict[str, Any]:
+    """Cohere's (and Jina's) rerank: ``documents`` by the reranker's score for ``query``,
+    best first, ``top_n`` of them; the documents' texts with ``return_documents``."""
+    batcher: Batcher | None = service.rerank_batcher
+    if batcher is None:
+        raise ApiError(404, "this server has no reranker (start it with --reranker MODEL)")
+    name = service.reranker_name
+    if body.model is not None and body.model != name:
+        message = f"field 'model': no reranker {body.model!r}; this server has {name!r}"
+        raise ApiError(404, message, "model")
+    if (body.documents is None) == (body.texts is None):
+        raise ApiError(422, "give one of the fields 'documents' or 'texts'", "documents")
+    field = "documents" if body.documents is not None else "texts"
+    given = body.documents if body.documents is not None else body.texts or []
+    docs = _texts([d if isinstance(d, str) else d.text for d in given], field, service)
+    query = _texts(body.query, "query", service)[0]
+    result = await _encode(service, [(query, d) for d in docs], batcher=batcher)
+    scores = result.vectors[:, 0]
+    order = sorted(range(len(docs)), key=lambda i: -float(scores[i]))[: body.top_n]
+    results = []
+    for i in order:
+        hit: dict[str, Any] = {"index": i, "relevance_score": float(scores[i])}
+        if body.return_documents:
+            hit["document"] = {"text": docs[i]}
+        results.append(hit)
+    tokens = int(result.tokens.sum())
+    meta = {
+        "billed_units": {"search_units": math.ceil(len(docs) / 100)},  # Cohere's: 100 docs each
+        "tokens": {"input_tokens": tokens},
+    }
+    return {
+        "id": str(uuid.uuid4()),
+        "model": name,
+        "results": results,
+        "meta": meta,
+        "usage": {"total_tokens": tokens},  # Jina's
+    }
 
 
 def _preset(name: str | None) -> Preset | None:
@@ -380,6 +427,14 @@ def api(service: Service) -> FastAPI:
     @app.post("/v1/similarity")
     async def post_similarity(body: SimilarityRequest) -> dict[str, Any]:
         return await similarity(service, body)
+
+    @app.post("/v1/rerank")
+    async def post_rerank(body: RerankRequest) -> dict[str, Any]:
+        return await rerank(service, body)
+
+    @app.post("/v2/rerank")  # the path of Cohere's v2 client
+    async def post_rerank_v2(body: RerankRequest) -> dict[str, Any]:
+        return await rerank(service, body)
 
     @app.post("/v1/search")
     async def post_search(body: SearchRequest) -> dict[str, Any]:

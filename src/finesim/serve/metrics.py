@@ -44,6 +44,10 @@ class Metrics:
         self.cancelled = Counter(
             "finesim_cancelled", "Requests whose client went away before the answer.", registry=r
         )
+        self.pairs = Counter("finesim_reranked_pairs", "Query-document pairs scored.", registry=r)
+        self.rerank_batches = Counter(
+            "finesim_reranker_calls", "Reranker calls (batches of pairs).", registry=r
+        )
         self.queue_depth = Gauge(
             "finesim_queue_depth", "Requests waiting to be encoded.", registry=r
         )
@@ -52,6 +56,10 @@ class Metrics:
         self.batches.inc()
         self.texts.inc(texts)
         self.batch_requests.observe(requests)
+
+    def on_rerank_batch(self, requests: int, pairs: int) -> None:
+        self.rerank_batches.inc()
+        self.pairs.inc(pairs)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -34,6 +34,8 @@ ROUTES = (
     "/v1/embeddings",
     "/v1/similarity",
     "/v1/search",
+    "/v1/rerank",
+    "/v2/rerank",
     "/v1/indexes",
     "/v1/models",
     "/healthz",

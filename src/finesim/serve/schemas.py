@@ -57,6 +57,29 @@ class SearchRequest(BaseModel):
     preset: str | None = None  # hybrid scoring only: a shipped preset's name, never a path
 
 
+class RerankDocument(BaseModel):
+    """A document as an object (Cohere's and Jina's clients may send ``{"text": ...}``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
+
+
+class RerankRequest(BaseModel):
+    """Cohere's rerank request (v1 and v2, Jina's too): ``query`` against ``documents``
+    (strings or ``{"text"}`` objects; ``texts``, text-embeddings-inference's name, also).
+    Unknown fields (``max_tokens_per_doc``, ``priority``, ``rank_fields``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: str
+    documents: list[str | RerankDocument] | None = None
+    texts: list[str] | None = None
+    model: str | None = None
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = False
+
+
 class ErrorDetail(BaseModel):
     """OpenAI's error: one line naming the field, its kind, the field, the HTTP status."""
 

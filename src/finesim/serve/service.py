@@ -31,6 +31,7 @@ from finesim._util.memory import HeapTrimmer
 from finesim.fusion.preset import Preset
 from finesim.fusion.terms import SENTENCE_TERMS
 from finesim.models import registry
+from finesim.models.cross_encoder import CrossEncoder
 from finesim.models.encoder import Encoder
 from finesim.models.spec import EncoderSpec
 from finesim.search.hybrid import HYBRID, HybridSearcher
@@ -150,7 +151,9 @@ class BatchedEncoder:
 class Service:
     """An encoder behind a batcher, plus named indexes built with the same model.
 
-    ``name`` is the model name clients send (``model`` of /v1/embeddings).
+    ``name`` is the model name clients send (``model`` of /v1/embeddings). A ``reranker``
+    (a CrossEncoder, ``reranker_name`` for clients) has its own batcher of (query, document)
+    pairs under the same limits, so reranking and embedding never wait for each other.
     """
 
     def __init__(
@@ -160,8 +163,12 @@ class Service:
         indexes: dict[str, Index] | None = None,
         limits: Limits | None = None,
         api_key: str | None = None,
+        reranker: CrossEncoder | None = None,
+        reranker_name: str | None = None,
     ) -> None:
         self.encoder, self.name = encoder, name
+        self.reranker = reranker
+        self.reranker_name = reranker_name or (reranker.source if reranker else None)
         self.limits = limits or Limits()
         self.api_key = api_key or None
         self.metrics = Metrics()
@@ -180,6 +187,22 @@ class Service:
             lock=self._encoder_lock,
             on_batch=self.metrics.on_batch,
         )
+        self.rerank_batcher: Batcher | None = None
+        if reranker is not None and reranker.num_labels != 1:
+            raise FinesimError(
+                f"reranker {self.reranker_name}: needs a one-score model, not "
+                f"{reranker.num_labels} labels"
+            )
+        if reranker is not None:  # pairs are the batcher's items; its budget counts their tokens
+            self.rerank_batcher = Batcher(
+                self._rerank,
+                max_queue=self.limits.max_queue,
+                max_wait=self.limits.max_wait,
+                max_texts=self.limits.max_texts,
+                max_tokens=self.limits.max_tokens,
+                count=reranker.count_tokens,  # type: ignore[arg-type]
+                on_batch=self.metrics.on_rerank_batch,
+            )
         # each index served through a shallow copy that encodes through the batcher (the
         # caller's index keeps its own encoder)
         batched = cast(Encoder, BatchedEncoder(encoder, self.batcher))  # an Encoder to the index
@@ -206,6 +229,15 @@ class Service:
         features, _ = self.encoder.tokenize(prompted, task=task)
         self._trimmer.maybe()  # RSS stays flat over a long run (finesim._util.memory)
         return vectors, _token_counts(features)
+
+    def _rerank(self, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of (query, document) pairs as ``CrossEncoder.predict`` gives them, and the
+        tokens each pair read."""
+        assert self.reranker is not None
+        scores = self.reranker.predict(pairs)
+        tokens = np.asarray(self.reranker.count_tokens(pairs), dtype=np.int64)
+        self._trimmer.maybe()
+        return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1), tokens
 
     def prompting(
         self, prompt_name: str | None, input_type: str | None
@@ -240,11 +272,14 @@ class Service:
     def close(self) -> None:
         self._search_pool.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
+        if self.rerank_batcher is not None:
+            self.rerank_batcher.close()
 
     def info(self) -> dict[str, Any]:
         return {
             "model": self.name,
             "dimension": self.encoder.dim,
+            "reranker": self.reranker_name,
             "indexes": {name: len(index) for name, index in self.indexes.items()},
         }
 
@@ -349,8 +384,14 @@ def index_spec(indexes: Mapping[str, Index], backend: str | None = None) -> Enco
 
 
 def open_service(
-    spec: EncoderSpec, indexes: dict[str, Index], limits: Limits, api_key: str | None
+    spec: EncoderSpec,
+    indexes: dict[str, Index],
+    limits: Limits,
+    api_key: str | None,
+    reranker: str | None = None,
 ) -> Service:
     """Load the encoder ``spec`` describes and serve it, named ``spec.model``, with ``indexes``
-    (``open_indexes``); each index must have been built with that encoder."""
-    return Service(Encoder.from_spec(spec), spec.model, indexes, limits, api_key)
+    (``open_indexes``); each index must have been built with that encoder. ``reranker``: a
+    cross-encoder (name or folder) for /v1/rerank, named so for clients."""
+    cross = CrossEncoder(reranker) if reranker is not None else None
+    return Service(Encoder.from_spec(spec), spec.model, indexes, limits, api_key, cross, reranker)

@@ -1,0 +1,132 @@
+"""``/v1/rerank`` and ``/v2/rerank`` against the official ``cohere`` client: the same scores
+and order as ``CrossEncoder.rank``, documents, top_n, bad inputs, auth, limits, metrics."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from finesim import CrossEncoder, FinesimError
+from tests.helpers import SENTENCES, assert_error, call, require_module, start
+
+cohere = require_module("cohere", "the cohere client is a test requirement")
+
+QUERY = "a man plays the guitar"
+DOCS = SENTENCES[:10]
+KEY = "k-rerank"
+
+
+@pytest.fixture(scope="module")
+def reranker(tiny_cross):
+    return CrossEncoder(tiny_cross)
+
+
+@pytest.fixture(scope="module")
+def live(tiny_encoder, reranker):
+    """(url, service): the tiny encoder, the tiny reranker named 'tiny-rerank', an API key."""
+    service, server = start(
+        tiny_encoder, "tiny", reranker=reranker, reranker_name="tiny-rerank", api_key=KEY
+    )
+    with server as url:
+        yield url, service
+    service.close()
+
+
+def client(url, key=KEY):
+    return cohere.ClientV2(api_key=key, base_url=url, timeout=60)
+
+
+def auth(key=KEY):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_cohere_client_gets_crossencoder_rank(live, reranker):
+    url, _ = live
+    expected = reranker.rank(QUERY, DOCS)
+    answer = client(url).rerank(model="tiny-rerank", query=QUERY, documents=DOCS)
+    assert [r.index for r in answer.results] == [h["corpus_id"] for h in expected]
+    got = [r.relevance_score for r in answer.results]
+    np.testing.assert_allclose(got, [h["score"] for h in expected], atol=1e-6)
+    assert answer.meta.billed_units.search_units == 1 and answer.id
+    top = client(url).rerank(model="tiny-rerank", query=QUERY, documents=DOCS, top_n=3)
+    assert [r.index for r in top.results] == [h["corpus_id"] for h in expected[:3]]
+
+
+def test_return_documents_objects_and_texts(live, reranker):
+    url, _ = live
+    expected = reranker.rank(QUERY, DOCS, top_k=4, return_documents=True)
+    body = {
+        "model": "tiny-rerank",
+        "query": QUERY,
+        "documents": [{"text": d} for d in DOCS],
+        "top_n": 4,
+        "return_documents": True,
+    }
+    status, _, answer = call(url, "/v1/rerank", body, headers=auth())
+    assert status == 200, answer
+    assert [r["document"]["text"] for r in answer["results"]] == [h["text"] for h in expected]
+    assert answer["usage"]["total_tokens"] == answer["meta"]["tokens"]["input_tokens"] > 0
+    plain = {"query": QUERY, "texts": DOCS}  # text-embeddings-inference's field name
+    status, _, answer = call(url, "/v1/rerank", plain, headers=auth())
+    assert status == 200 and len(answer["results"]) == len(DOCS)
+    assert "document" not in answer["results"][0]
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_scores(live, reranker):
+    url, service = live
+    queries = ["the woman sings", "a cat sleeps", "bank rates rise", QUERY]
+    expected = {q: reranker.rank(q, DOCS) for q in queries}
+    answers: dict[str, object] = {}
+
+    def ask(q):
+        answers[q] = client(url).rerank(model="tiny-rerank", query=q, documents=DOCS)
+
+    calls_before = service.rerank_batcher.calls
+    threads = [threading.Thread(target=ask, args=(q,)) for q in queries * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for q in queries:
+        got = [(r.index, round(r.relevance_score, 5)) for r in answers[q].results]
+        assert got == [(h["corpus_id"], round(h["score"], 5)) for h in expected[q]]
+    assert service.rerank_batcher.calls - calls_before <= len(threads)
+    status, _, text = call(url, "/metrics", headers=auth())
+    assert status == 200 and 'route="/v2/rerank",status="200"' in text
+    assert "finesim_reranked_pairs_total" in text
+
+
+def test_bad_inputs_and_auth(live):
+    url, _ = live
+    with pytest.raises(cohere.errors.UnauthorizedError):
+        client(url, "wrong").rerank(model="tiny-rerank", query=QUERY, documents=DOCS)
+    with pytest.raises(cohere.errors.NotFoundError, match="no reranker 'rerank-v3.5'"):
+        client(url).rerank(model="rerank-v3.5", query=QUERY, documents=DOCS)
+    status, _, body = call(url, "/v1/rerank", {"query": QUERY, "documents": DOCS})
+    assert_error(status, body, 401)
+    cases = [
+        ({"query": QUERY}, 422, "documents"),
+        ({"query": QUERY, "documents": []}, 422, "documents", "no texts"),
+        ({"query": QUERY, "documents": ["ok", ""]}, 422, "documents", "text 1 is empty"),
+        ({"query": "", "documents": DOCS}, 422, "query", "empty"),
+        ({"documents": DOCS}, 422, "query"),
+        ({"query": QUERY, "documents": DOCS, "top_n": 0}, 422, "top_n"),
+        ({"query": QUERY, "documents": [3]}, 422, "documents"),
+        ({"query": QUERY, "documents": DOCS, "texts": DOCS}, 422, "documents", "texts"),
+        ({"query": QUERY, "documents": ["x"] * 300}, 413, "documents", "at most 256"),
+        ({"query": QUERY, "documents": ["x" * 9000]}, 422, "documents", "characters"),
+    ]
+    for body, expected, *words in cases:
+        status, _, answer = call(url, "/v1/rerank", body, headers=auth())
+        assert_error(status, answer, expected, *words)
+
+
+def test_server_without_reranker_and_a_classifier(tiny_encoder, tiny_bert):
+    service, server = start(tiny_encoder, "tiny")
+    with server as url:
+        status, _, body = call(url, "/v1/rerank", {"query": QUERY, "documents": DOCS})
+        assert_error(status, body, 404, "--reranker")
+    service.close()
+    three = CrossEncoder(tiny_bert, num_labels=3)
+    with pytest.raises(FinesimError, match="one-score"):
+        start(tiny_encoder, "tiny", reranker=three)
