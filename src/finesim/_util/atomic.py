@@ -293,3 +293,17 @@ def _fsync_tree(root: Path) -> None:
             if not path.is_symlink():
                 _fsync(path)
         _fsync(Path(folder))
+
+
+def save_folder(target: Path, overwrite: bool, fill: Callable[[Path], None]) -> Path:
+    """A model folder at ``target``: ``fill`` writes it into an empty temp folder, swapped in
+    whole (an existing ``target`` only with ``overwrite``); a bad target is a one-line error."""
+    from finesim._util.errors import FinesimError
+
+    if target.exists() and not overwrite:
+        raise FinesimError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+    if not target.parent.is_dir():
+        raise FinesimError(f"{target.parent}: no such folder for the saved model")
+    with atomic_path(target, directory=True) as tmp:
+        fill(tmp)
+    return target

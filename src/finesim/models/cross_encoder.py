@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from finesim._util.atomic import atomic_path
+from finesim._util.atomic import save_folder
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.cross_format import CrossParts, activation_name, load_cross, save_cross
+from finesim.models.towers import pad
 
 Pair = tuple[str, str]
 Activation = str | Callable[[torch.Tensor], torch.Tensor] | None
@@ -132,19 +132,7 @@ class CrossEncoder(nn.Module):
         return self._backend(limit).encode_batch(list(pairs))
 
     def _collate(self, encodings: Sequence[Any]) -> dict[str, torch.Tensor]:
-        """Right-padded ``input_ids``, ``attention_mask`` (and ``token_type_ids`` if used)."""
-        width = max(len(e.ids) for e in encodings)
-        pad_id = self.tokenizer.pad_token_id or 0
-        ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n], types[row, :n], mask[row, :n] = e.ids, e.type_ids, 1
-        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if "token_type_ids" in self.tokenizer.model_input_names:
-            features["token_type_ids"] = torch.from_numpy(types)
-        return features
+        return pad(encodings, self.tokenizer)
 
     def tokenize(
         self, pairs: Sequence[Pair], max_length: int | None = None
@@ -247,12 +235,5 @@ class CrossEncoder(nn.Module):
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write a sentence-transformers 6.2 CrossEncoder folder (safetensors), atomically."""
-        target = Path(path)
-        if target.exists() and not overwrite:
-            raise FinesimError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-        if not target.parent.is_dir():
-            raise FinesimError(f"{target.parent}: no such folder for the saved model")
         parts = CrossParts(self.model, self.tokenizer, self.max_length, self.activation, False)
-        with atomic_path(target, directory=True) as tmp:
-            save_cross(tmp, parts)
-        return target
+        return save_folder(Path(path), overwrite, lambda tmp: save_cross(tmp, parts))

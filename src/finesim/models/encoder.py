@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finesim._util.atomic import atomic_path
+from finesim._util.atomic import save_folder
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.models import registry
@@ -482,14 +482,7 @@ class Encoder(nn.Module):
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write a sentence-transformers folder (safetensors), atomically."""
-        target = Path(path)
-        if target.exists() and not overwrite:
-            raise FinesimError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-        if not target.parent.is_dir():
-            raise FinesimError(f"{target.parent}: no such folder for the saved model")
-        with atomic_path(target, directory=True) as tmp:
-            self.write_folder(tmp)
-        return target
+        return save_folder(Path(path), overwrite, self.write_folder)
 
     def write_folder(self, folder: Path) -> None:
         """Write the sentence-transformers files into an existing, empty ``folder``."""

@@ -19,6 +19,23 @@ from torch import nn
 from finesim.models.pooling import needs_hidden_states, pool
 
 
+def pad(encodings: Sequence[Any], tokenizer: Any) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``/``attention_mask`` (and ``token_type_ids`` where
+    ``tokenizer`` takes them) for tokenizers' encodings: one text or one pair each."""
+    width = max(len(e.ids) for e in encodings)
+    pad_id = tokenizer.pad_token_id or 0
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, e in enumerate(encodings):
+        n = len(e.ids)
+        ids[row, :n], types[row, :n], mask[row, :n] = e.ids, e.type_ids, 1
+    features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+    if "token_type_ids" in tokenizer.model_input_names:
+        features["token_type_ids"] = torch.from_numpy(types)
+    return features
+
+
 class TransformerTower(nn.Module):
     """A transformers model plus pooling (``include_prompt`` False: prompts are not pooled)."""
 
@@ -68,21 +85,7 @@ class TransformerTower(nn.Module):
         return self._backend(self.limit(max_length)).encode_batch(batch)
 
     def collate(self, encodings: Sequence[Any]) -> dict[str, torch.Tensor]:
-        """Right-padded ``input_ids``/``attention_mask`` (and ``token_type_ids`` if used)."""
-        width = max(len(e.ids) for e in encodings)
-        pad_id = self.tokenizer.pad_token_id or 0
-        ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n] = e.ids
-            types[row, :n] = e.type_ids
-            mask[row, :n] = 1
-        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if "token_type_ids" in self.tokenizer.model_input_names:
-            features["token_type_ids"] = torch.from_numpy(types)
-        return features
+        return pad(encodings, self.tokenizer)
 
     def prompt_length(self, prompt: str, max_length: int | None) -> int:
         """Positions the pooling leaves out for ``prompt`` (0 when it pools the prompt).
