@@ -2,6 +2,11 @@
 
 Why apart from ``Index``: the folder format (file names, manifest fields, the checks that
 every file agrees with the manifest) is one concern; building and searching are others.
+
+Deleted papers: ``tombstones.npy`` holds their positions, and the manifest counts
+``documents`` (searchable) and ``deleted`` apart. Such a folder is written as format version 2,
+which older finesims refuse (rather than search deleted papers); without tombstones it stays
+version 1, as before.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from finesim.facets.tagger import FacetTagger
 from finesim.search import store
 from finesim.search.ann import Ann
 from finesim.search.docstore import DocStore
+from finesim.search.tombstones import Tombstones
 
 if TYPE_CHECKING:
     from finesim.search.index import Index
 
 ANN, STARTS, LABEL_FILE, MEANS = "ann.faiss", "doc_start.npy", "labels.npy", "means.npy"
 IDS, TAGGER, WHOLES, TITLES = "ids.json", "tagger", "wholes.npy", "titles.npy"
+TOMBSTONES = "tombstones.npy"
 
 
 def write(index: Index, folder: Path) -> None:
@@ -41,7 +48,11 @@ def write(index: Index, folder: Path) -> None:
     index.docs.write(folder)
     if index.tagger is not None:
         index.tagger.save(folder / TAGGER)
-    store.write_manifest(folder, manifest(index))
+    deleted = len(index.tombstones)
+    if deleted:
+        np.save(folder / TOMBSTONES, index.tombstones.positions)
+    version = store.DELETES_VERSION if deleted else store.VERSION
+    store.write_manifest(folder, manifest(index), version=version)
 
 
 def manifest(index: Index) -> dict[str, Any]:
@@ -51,7 +62,9 @@ def manifest(index: Index) -> dict[str, Any]:
         "model": model,
         "kind": index.ann.kind,
         "precision": index.precision,
-        "documents": len(index.ids),
+        "documents": len(index),  # searchable
+        "deleted": len(index.tombstones),  # still stored, until compacted
+        "tombstones": TOMBSTONES if len(index.tombstones) else None,
         "sentences": index.ann.size,
         "search": index.search_params,
         "tagger": TAGGER if index.tagger is not None else None,
@@ -71,7 +84,8 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
     meta = store.read_manifest(folder, verify=verify)
     try:
         model = meta["model"]
-        n_docs, n_sent = int(meta["documents"]), int(meta["sentences"])
+        n_deleted = int(meta.get("deleted") or 0)  # absent before deletes
+        n_docs, n_sent = int(meta["documents"]) + n_deleted, int(meta["sentences"])
         kind, precision = str(meta["kind"]), str(meta["precision"])
         dim, source, fingerprint = int(model["dim"]), str(model["source"]), model["fingerprint"]
         search = meta.get("search") or {}
@@ -90,6 +104,9 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
     _agree(folder / STARTS, len(doc_start) == n_docs + 1 and int(doc_start[-1]) == n_sent)
     _agree(folder / LABEL_FILE, len(labels) == n_sent)
     _agree(folder / MEANS, means.shape == (n_docs, ann.dim))
+    tombstones = _tombstones(folder, meta, n_deleted, n_docs)
+    live = tombstones.live(n_docs)
+    _agree(folder / IDS, len({str(ids[i]) for i in live}) == len(live))  # live ids unique
     spec = None
     if meta.get("encoder") is not None:  # absent from indexes saved before the spec
         spec = EncoderSpec.from_json(meta["encoder"], f"{folder / store.MANIFEST}: encoder")
@@ -109,7 +126,21 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         "tagger": FacetTagger.load(folder / TAGGER) if meta.get("tagger") else None,
         "search_params": search or None,
         "spec": spec,
+        "tombstones": tombstones,
     }
+
+
+def _tombstones(folder: Path, meta: dict[str, Any], deleted: int, positions: int) -> Tombstones:
+    """The deleted positions the manifest announces (none in an index saved before deletes)."""
+    if not deleted:
+        return Tombstones()
+    name = meta.get("tombstones")
+    if name != TOMBSTONES:
+        raise FinesimError(f"{folder / store.MANIFEST}: {deleted} deleted but no tombstones file")
+    found = _load(folder / TOMBSTONES, np.load)
+    ok = found.ndim == 1 and found.dtype.kind == "i" and len(np.unique(found)) == deleted
+    _agree(folder / TOMBSTONES, ok and 0 <= found.min() and found.max() < positions)
+    return Tombstones(found)
 
 
 def _vectors(
