@@ -258,3 +258,21 @@ def test_delete_compact_and_info_commands(cli, tiny_st, tmp_path):
     assert json.loads(cli("search", idx, "--query-doc", "p0", "-k", "20", "--json")[1]) == hits
     code, _, err = cli("index", "compact", idx)
     assert code == 0 and "dropped 0 documents" in err, err
+
+
+def test_sync_keeps_a_deleted_paper_out_and_adds_it_again_when_the_library_has_it(
+    tiny_st, tmp_path
+):
+    from finesim.search.sync import sync_index
+
+    encoder, library = Encoder(tiny_st), papers(8)
+    sync_index(tmp_path / "idx", library, encoder, tagger=None)
+    index = Index.open(tmp_path / "idx")
+    index.delete(["p3"])
+    index.save()
+    rest = [d for d in library if d.id != "p3"]
+    synced = sync_index(tmp_path / "idx", rest, encoder, tagger=None)
+    assert (synced.added, synced.rebuilt, len(synced.index)) == (0, None, 7)
+    synced = sync_index(tmp_path / "idx", library, encoder, tagger=None)
+    assert (synced.added, synced.rebuilt, len(synced.index)) == (1, None, 8)
+    assert Index.open(tmp_path / "idx").live_ids[-1] == "p3"

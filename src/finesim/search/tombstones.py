@@ -23,7 +23,7 @@ class Tombstones:
     def __init__(self, positions: np.ndarray | None = None) -> None:
         found = positions if positions is not None else np.zeros(0, dtype=np.int64)
         self.positions = np.unique(np.asarray(found, dtype=np.int64))
-        self._filter: tuple[tuple[int, int], Any, np.ndarray] | None = None
+        self._filter: tuple[tuple[int, int], Any] | None = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -49,20 +49,25 @@ class Tombstones:
 
     def selector(self, doc_start: np.ndarray) -> Any:
         """A faiss ``IDSelector`` that keeps the sentences of live documents (None: nothing is
-        deleted). Built once per (sentences, tombstones) and kept with its bitmap."""
+        deleted). Built once per (sentences, tombstones); it holds its own bitmap, so a search
+        that got it stays safe when another thread replaces it."""
         if not len(self.positions):
             return None
         total = int(doc_start[-1])
         key = (total, len(self.positions))
-        if self._filter is None or self._filter[0] != key:
+        cached = self._filter
+        if cached is None or cached[0] != key:
             import faiss
 
-            keep = np.ones(total, dtype=bool)
-            for a, b in zip(doc_start[self.positions], doc_start[self.positions + 1], strict=True):
-                keep[int(a) : int(b)] = False
+            edges = np.zeros(total + 1, dtype=np.int64)  # +1 where a deleted paper starts
+            np.add.at(edges, doc_start[self.positions], 1)
+            np.add.at(edges, doc_start[self.positions + 1], -1)
+            keep = np.cumsum(edges[:-1]) == 0
             bitmap = np.packbits(keep, bitorder="little")  # faiss: bit i of byte i >> 3
-            self._filter = (key, faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap)), bitmap)
-        return self._filter[1]
+            selector: Any = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
+            selector.keep_alive = bitmap  # freed with the selector, not before
+            cached = self._filter = (key, selector)
+        return cached[1]
 
 
 def advice(documents: int, deleted: int) -> dict[str, Any]:
