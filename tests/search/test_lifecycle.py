@@ -127,8 +127,8 @@ def test_unknown_or_repeated_ids():
         index.delete(["d1", *[f"x{i}" for i in range(7)]])
     assert len(index) == 60  # nothing deleted
     assert index.delete(["x0", "d2", "d2", "d1"], ignore_missing=True) == ["d1", "d2"]
-    with pytest.raises(FinesimError, match=r"1 of the 1 ids .*'d1'"):
-        index.delete(["d1"])  # deleted already
+    with pytest.raises(FinesimError, match=r"1 of the 1 ids .*'d1', 1 of them deleted already"):
+        index.delete(["d1"])
     with pytest.raises(FinesimError, match="no document ids"):
         index.delete([])
     with pytest.raises(FinesimError, match="no document with id 'd1'"):

@@ -117,7 +117,9 @@ def stage_one(
         distances, ids = ann.search(query, per_sentence, **search)
         docs = owners(ids, doc_start)
         valid = docs >= 0
-        if exclude is not None:
+        if isinstance(exclude, int):
+            valid &= docs != exclude
+        elif exclude is not None:
             valid &= ~np.isin(docs, exclude)
         if not valid.any():
             return np.zeros(0, dtype=np.int64)

@@ -10,6 +10,9 @@ The index also keeps one whole-document (title + abstract) and one title vector 
 (``wholes.npy``, ``titles.npy``; indexes built before hybrid scoring lack them). Hybrid
 scoring is a layer on top: ``finesim.search.hybrid.HybridSearcher`` asks the index through
 its public methods and owns what it builds; the index knows nothing of it.
+
+``delete`` hides papers from every search at once (tombstones: ``search/tombstones.py``, a
+filter in stage 1); ``compacted`` drops them for good (``search/lifecycle.py``).
 """
 
 from __future__ import annotations

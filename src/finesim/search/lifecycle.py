@@ -41,9 +41,12 @@ def positions_to_delete(index: Index, ids: Iterable[str], ignore_missing: bool) 
     if missing and not ignore_missing:
         first = ", ".join(repr(i) for i in missing[:SHOWN])
         more = f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else ""
+        stored = set(index.ids)  # a rerun of a delete that was done: say so
+        gone = sum(i in stored for i in missing)
+        already = f", {gone} of them deleted already" if gone else ""
         raise FinesimError(
             f"{len(missing)} of the {len(wanted)} ids to delete are not in the index "
-            f"({first}{more}); ignore_missing (--ignore-missing) skips them"
+            f"({first}{more}{already}); ignore_missing (--ignore-missing) skips them"
         )
     return sorted(index.position(i) for i in wanted if i in index)
 
