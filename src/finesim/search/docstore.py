@@ -50,6 +50,11 @@ class DocStore:
     def __len__(self) -> int:
         return len(self.rows) + len(self.pending)
 
+    @property
+    def on_disk(self) -> bool:
+        """Whether the store is exactly its file (nothing added, nothing left out)."""
+        return not self.pending and len(self.rows) == len(self.offsets) - 1
+
     def append(self, doc: Document) -> None:
         record = {"id": doc.id, "title": doc.title, "sentences": doc.sentences, **doc.extra}
         self.pending.append(json.dumps(record, ensure_ascii=False).encode() + b"\n")

@@ -21,9 +21,10 @@ import numpy as np
 from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.facets.tagger import FacetTagger
-from finesim.search import store
+from finesim.search import saved, store
 from finesim.search.ann import Ann
-from finesim.search.docstore import DocStore
+from finesim.search.docstore import TEXTS, DocStore
+from finesim.search.saved import Saved
 from finesim.search.tombstones import Tombstones
 
 if TYPE_CHECKING:
@@ -34,25 +35,65 @@ IDS, TAGGER, WHOLES, TITLES = "ids.json", "tagger", "wholes.npy", "titles.npy"
 TOMBSTONES = "tombstones.npy"
 
 
-def write(index: Index, folder: Path) -> None:
-    """Every file of ``index`` into the (new, empty) ``folder``, the manifest last."""
-    index.ann.save(folder / ANN)
-    np.save(folder / STARTS, index.doc_start)
-    np.save(folder / LABEL_FILE, index.labels)
-    np.save(folder / MEANS, index.means)
-    if index.wholes is not None:
-        np.save(folder / WHOLES, index.wholes)
-    if index.titles is not None:
-        np.save(folder / TITLES, index.titles)
-    (folder / IDS).write_text(json.dumps(index.ids, ensure_ascii=False), encoding="utf-8")
-    index.docs.write(folder)
-    if index.tagger is not None:
+def write(index: Index, folder: Path) -> Saved | None:
+    """Every file of ``index`` into the (new, empty) ``folder``, the manifest last; the parts
+    unchanged since the index was read or saved are hard links to those files
+    (``finesim.search.saved``). Returns what the folder holds of the index."""
+    linked = saved.link_unchanged(index.saved, _parts(index), _sizes(index), folder)
+
+    def fresh(name: str) -> bool:
+        return name not in linked
+
+    if fresh(ANN):
+        index.ann.save(folder / ANN)
+    for name, array in ((STARTS, index.doc_start), (LABEL_FILE, index.labels)):
+        if fresh(name):
+            np.save(folder / name, array)
+    for name, vectors in ((MEANS, index.means), (WHOLES, index.wholes), (TITLES, index.titles)):
+        if vectors is not None and fresh(name):
+            np.save(folder / name, vectors)
+    if fresh(IDS):
+        (folder / IDS).write_text(json.dumps(index.ids, ensure_ascii=False), encoding="utf-8")
+    if fresh(TEXTS):
+        index.docs.write(folder)
+    if index.tagger is not None and not (folder / TAGGER).exists():
         index.tagger.save(folder / TAGGER)
     deleted = len(index.tombstones)
     if deleted:
         np.save(folder / TOMBSTONES, index.tombstones.positions)
     version = store.DELETES_VERSION if deleted else store.VERSION
-    store.write_manifest(folder, manifest(index), version=version)
+    files = store.write_manifest(folder, manifest(index), version=version, known=linked)["files"]
+    return saved.snapshot(folder, files, saved.stamp(folder), _parts(index), _sizes(index))
+
+
+def _parts(index: Index) -> dict[str, Any]:
+    """Each part of the folder (its main file or folder) and the object written to it."""
+    return {
+        ANN: index.ann,
+        STARTS: index.doc_start,
+        LABEL_FILE: index.labels,
+        MEANS: index.means,
+        WHOLES: index.wholes,
+        TITLES: index.titles,
+        IDS: index.ids,
+        TEXTS: index.docs,
+        TAGGER: index.tagger,
+    }
+
+
+def _sizes(index: Index) -> tuple[int, int]:
+    return index.ann.size, len(index.ids)
+
+
+def stamp(folder: Path) -> saved.Stamp:
+    """The identity of the folder's files, taken before ``read``."""
+    return saved.stamp(folder) if folder.is_dir() else {}
+
+
+def opened(index: Index, folder: Path, seen: saved.Stamp) -> Saved | None:
+    """What ``folder``, just read into ``index``, holds of it (None: it changed meanwhile)."""
+    files = json.loads((folder / store.MANIFEST).read_text(encoding="utf-8"))["files"]
+    return saved.snapshot(folder, files, seen, _parts(index), _sizes(index))
 
 
 def manifest(index: Index) -> dict[str, Any]:

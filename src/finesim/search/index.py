@@ -39,6 +39,7 @@ from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
 from finesim.search.hits import Hit, Pair, top_hits
 from finesim.search.query import SearchQuery, make_query
+from finesim.search.saved import Saved
 from finesim.search.tombstones import Tombstones
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
@@ -105,6 +106,7 @@ class Index:
         self.encoder: Encoder | None = None
         self.spec = spec  # how to build the index's model (None: an index saved before it)
         self.path: Path | None = None
+        self.saved: Saved | None = None  # the folder it was read from or saved to, if unchanged
 
     # ---- building ----------------------------------------------------------------------
 
@@ -288,9 +290,9 @@ class Index:
         if not target.parent.is_dir():
             raise FinesimError(f"{target.parent}: no such folder for the index")
         with atomic_path(target, directory=True) as tmp:
-            folder.write(self, tmp)
+            written = folder.write(self, tmp)
         self.docs.moved(target)
-        self.path = target
+        self.path, self.saved = target, written.moved(target) if written else None
         return target
 
     @classmethod
@@ -302,8 +304,10 @@ class Index:
         ``encoder`` (needed for text queries) must be the model the index was built with.
         ``verify=False`` checks file sizes but skips the checksums (faster for huge indexes).
         """
+        seen = folder.stamp(Path(path))  # the files read (linked by the next save if unchanged)
         index = cls(**folder.read(Path(path), verify=verify))
         index.path = Path(path)
+        index.saved = folder.opened(index, Path(path), seen)
         if encoder is not None:
             index.use(encoder)
         return index

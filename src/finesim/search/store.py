@@ -38,14 +38,22 @@ def _files(folder: Path) -> list[Path]:
 
 
 def write_manifest(
-    folder: Path, manifest: dict[str, Any], *, version: int = VERSION
+    folder: Path,
+    manifest: dict[str, Any],
+    *,
+    version: int = VERSION,
+    known: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record every file under ``folder`` (size, checksum) and write ``manifest.json`` last;
-    ``version``: the lowest format version that describes the folder."""
-    files = {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "blake2b": checksum(p)}
-        for p in _files(folder)
-    }
+    ``version``: the lowest format version that describes the folder; ``known``: entries of
+    files linked from a checked folder, whose checksums hold (not read again)."""
+    files = {}
+    for p in _files(folder):
+        name, size = p.relative_to(folder).as_posix(), p.stat().st_size
+        entry = (known or {}).get(name)
+        if not (isinstance(entry, dict) and entry.get("bytes") == size):
+            entry = {"bytes": size, "blake2b": checksum(p)}
+        files[name] = entry
     full = {"format": FORMAT, "version": version, **manifest, "files": files}
     (folder / MANIFEST).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return full
