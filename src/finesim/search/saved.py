@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ class Saved:
     folder: Path
     files: dict[str, Any]  # the manifest's entries (size, checksum) by file
     stamp: Stamp
-    objects: dict[str, Any]  # each part's object, as it was written or read
+    # each part's object as it was written or read, weakly held where it can be (an array
+    # replaced by an add is then freed, not kept for this)
+    objects: dict[str, Callable[[], Any]]
     sizes: tuple[int, int]  # (sentence vectors, document positions)
 
     def moved(self, folder: Path) -> Saved:
@@ -72,7 +76,14 @@ def snapshot(
     ``seen`` (None: the folder was replaced meanwhile, so nothing of it may be linked)."""
     if stamp(folder) != seen:
         return None
-    return Saved(Path(folder), dict(files), seen, dict(parts), sizes)
+    return Saved(Path(folder), dict(files), seen, {k: _held(v) for k, v in parts.items()}, sizes)
+
+
+def _held(value: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(value)
+    except TypeError:  # a list (the ids, appended to in place) or None: held as it is
+        return lambda: value
 
 
 def link_unchanged(
@@ -85,7 +96,8 @@ def link_unchanged(
         return {}
     linked: dict[str, Any] = {}
     for part, value in parts.items():
-        if value is None or saved.objects.get(part) is not value:
+        held = saved.objects.get(part)
+        if value is None or held is None or held() is not value:
             continue
         if isinstance(value, DocStore) and not value.on_disk:
             continue
