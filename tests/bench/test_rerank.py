@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from finesim import CrossEncoder, FinesimError
-from finesim.bench.rerank import initial_folder, run_rerank_bench
-from tests.helpers import SENTENCES, require_module
+from finesim.bench.rerank import _finesim_run, _plan, _st_run, initial_folder, run_rerank_bench
+from finesim.data.example import Example
+from tests.helpers import SENTENCES, build_tiny_bert, require_module
 
 require_module("sentence_transformers", "the other trainer of the stsb part")
 require_module("datasets", "sentence-transformers' trainer reads a datasets.Dataset")
@@ -25,6 +26,36 @@ def test_both_trainers_start_from_one_seeded_head(tiny_bert, tmp_path):
     np.testing.assert_allclose(CrossEncoder(b).predict(pairs), theirs, atol=1e-6)
     head = CrossEncoder(a).model.classifier.weight
     assert not torch.equal(head, CrossEncoder(c).model.classifier.weight)
+
+
+def test_without_dropout_both_trainers_end_on_the_same_weights(tmp_path):
+    """The stsb part's two runs, on a tiny BERT without dropout (the one thing they draw
+    differently) and without warm-up (whose first step they schedule differently): the same
+    batches, loss and optimizer settings end on the same weights, so the comparison compares
+    trainers, not set-ups."""
+    bert = build_tiny_bert(tmp_path / "bert")
+    config = json.loads((bert / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (bert / "config.json").write_text(json.dumps(config))
+    start = initial_folder(str(bert), 1, 42, tmp_path / "initial")
+    examples = [
+        Example({"anchor": SENTENCES[i % 30], "positive": SENTENCES[(7 * i + 3) % 30]}, i % 6)
+        for i in range(40)
+    ]
+    plan = {**_plan(len(examples), 16, 2, 0), "lr": 1e-3, "warmup_steps": 0}
+    settings = [
+        f"{key}={plan[key]}"
+        for key in ("batch_size", "epochs", "lr", "warmup_steps", "weight_decay", "seed")
+    ]
+    settings += ["evaluator=''", "checkpoint_every=0"]
+    ours = _finesim_run("cross-sts", start, examples, settings, tmp_path / "finesim")
+    theirs = _st_run(start, examples, plan, tmp_path / "st", tmp_path / "st-checkpoints")
+    assert ours["steps"] == theirs["steps"] == plan["steps"] == 6
+    a = dict(CrossEncoder(tmp_path / "finesim" / "last").model.named_parameters())
+    b = dict(CrossEncoder(tmp_path / "st").model.named_parameters())
+    moved = dict(CrossEncoder(start).model.named_parameters())
+    assert max(float((a[k] - b[k]).detach().abs().max()) for k in a) <= 1e-5
+    assert max(float((a[k] - moved[k]).detach().abs().max()) for k in a) > 1e-3  # it trained
 
 
 @pytest.mark.needs_data("sts", "nli/snli-senteval")
