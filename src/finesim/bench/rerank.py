@@ -162,7 +162,7 @@ def _st_run(
         logging_strategy="no",
         report_to="none",
         dataloader_num_workers=0,
-        batch_sampler=FinesimOrder,
+        batch_sampler=FinesimOrder,  # type: ignore[arg-type]  # its interface, no subclass
         use_cpu=not cuda,
         disable_tqdm=True,
     )
