@@ -51,6 +51,8 @@ def test_cross_recipes_load():
     )
     assert (nli.loss, nli.data, nli.evaluator) == ("cross-entropy", "snli-dev", "")
     assert (rerank.loss, rerank.format) == ("multiple-negatives", "triples")
+    for config in (sts, nli, rerank):  # each chooses best/ on dev data, or not at all
+        cross.build_evaluator(config.evaluator, config.data)
 
 
 def test_a_few_steps_reduce_the_loss_and_sentence_transformers_loads_the_result(
@@ -144,6 +146,10 @@ def test_bad_settings_and_data_are_one_line_errors(tiny_bert, tmp_path):
     for number, (settings, message) in enumerate(cases):
         with pytest.raises(FinesimError, match=message):
             train(_config("cross-sts", *settings), model, tmp_path / str(number), examples=examples)
+    unlabelled = _examples(16, label=lambda i: None)
+    with pytest.raises(FinesimError, match="loss mse needs a label"):
+        config = _config("cross-sts", "loss=mse", "loss_args={}")
+        train(config, model, tmp_path / "mse", examples=unlabelled)
     nli = _examples(16, label=lambda i: float(i % 3))
     with pytest.raises(FinesimError, match="training data"):
         train(_config("cross-nli", "evaluator=snli-dev"), model, tmp_path / "nli", examples=nli)

@@ -32,7 +32,9 @@ PARTS = ("stsb", "snli")
 TIMING = (
     "whole calls on both sides: model load from the initial folder, trainer setup, every step "
     "and one checkpoint (model and optimizer state) written at the end; the training pairs "
-    "are in memory before the clock starts. steps_per_s = steps / those seconds"
+    "are in memory before the clock starts, and one untimed forward and backward pass has "
+    "warmed torch up. finesim runs first, then sentence-transformers, once each (not "
+    "interleaved: on a busy machine, compare with care). steps_per_s = steps / those seconds"
 )
 SNLI_TIMING = (
     "the whole train call: model load, setup, every step and the final checkpoint; "

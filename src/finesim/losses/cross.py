@@ -46,6 +46,7 @@ class BinaryCrossEntropyLoss(nn.Module):
 
     num_labels = 1
     columns = ("anchor", "positive")
+    labelled = True  # a label per pair
 
     def __init__(self, max_score: float = 1.0, pos_weight: float | None = None) -> None:
         super().__init__()
@@ -77,6 +78,7 @@ class MSELoss(nn.Module):
 
     num_labels = 1
     columns = ("anchor", "positive")
+    labelled = True
 
     def __init__(self, max_score: float = 1.0, activation: str | None = "identity") -> None:
         super().__init__()
@@ -101,6 +103,7 @@ class CrossEntropyLoss(nn.Module):
     """Softmax over ``num_labels`` logits against class ids 0..num_labels-1 (NLI: 3)."""
 
     columns = ("anchor", "positive")
+    labelled = True
 
     def __init__(self, num_labels: int = 3) -> None:
         super().__init__()
@@ -128,6 +131,8 @@ class MultipleNegativesRankingLoss(nn.Module):
     the trainer seeds and saves in checkpoints, so a resumed run draws what it would have."""
 
     num_labels = 1
+    columns = ("anchor", "positive")  # and any hard-negative columns
+    labelled = False
 
     def __init__(
         self, num_negatives: int | None = 4, scale: float = 10.0, activation: str | None = "sigmoid"

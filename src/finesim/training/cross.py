@@ -64,17 +64,18 @@ def build_loss(config: TrainConfig, num_classes: int = 0) -> nn.Module:
 def check_data(data: Sequence[Example], loss: nn.Module, config: TrainConfig) -> None:
     """Every example has the columns and labels the loss reads, in its range: a bad example
     is reported before the first step, not as a NaN hundreds of steps in."""
-    columns = getattr(loss, "columns", ("anchor", "positive"))
+    columns: tuple[str, ...] = getattr(loss, "columns", ("anchor", "positive"))
+    labelled = bool(getattr(loss, "labelled", True))
     bounds = loss.label_range()  # type: ignore[operator]
     for number, example in enumerate(data, start=1):
         where = example.where or f"{config.data or 'examples'}: example {number}"
         missing = [c for c in columns if c not in example.texts]
         if missing:
             raise FinesimError(f"{where}: no {missing[0]!r} text for loss {config.loss}")
-        if bounds is None:
-            continue
-        if example.label is None:
+        if labelled and example.label is None:
             raise FinesimError(f"{where}: loss {config.loss} needs a label")
+        if bounds is None or example.label is None:
+            continue
         low, high = bounds
         label = float(example.label)
         integral = config.loss != "cross-entropy" or label.is_integer()
