@@ -182,3 +182,17 @@ def test_rerank_command(cli, tiny_cross, tmp_path):
     assert code == 0 and len(out.splitlines()) == len(DOCS)
     code, _, err = cli("rerank", "-m", tmp_path / "none", "-q", QUERY, "-d", docs)
     assert code == 2 and "no such folder" in err and "Traceback" not in err
+
+
+def test_training_logits_equal_predict_and_carry_gradients(tiny_cross):
+    """``logits`` (the trainer's forward) in eval mode: predict's logits in input order, for
+    any grouping of the pairs by length, with a graph to backpropagate through."""
+    ours = CrossEncoder(tiny_cross)
+    expected = ours.predict(PAIRS, activation="identity")
+    for bucket in (1, 4, 64):
+        logits = ours.logits(PAIRS, bucket=bucket)
+        assert logits.shape == (len(PAIRS), 1) and logits.requires_grad
+        np.testing.assert_allclose(logits.detach().numpy()[:, 0], expected, atol=1e-5)
+    logits.sum().backward()
+    assert ours.model.classifier.weight.grad is not None
+    assert ours.logits([]).shape == (0, 1)

@@ -332,3 +332,26 @@ def bench_classify(
     if json_path is not None:
         with atomic_path(json_path.with_suffix(".md")) as tmp:
             tmp.write_text(markdown(result), encoding="utf-8")
+
+
+@bench_app.command("rerank")
+def bench_rerank(
+    model: BenchModelOpt = "minilm",
+    part: Annotated[str, typer.Option(help="stsb, snli or all.")] = "stsb",
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of each training run.")] = 4,
+    max_steps: Annotated[
+        int, typer.Option(min=0, help="Stop each run after this many steps (0: all epochs).")
+    ] = 0,
+    batch_size: TrainBatchOpt = 16,
+    test_limit: Annotated[
+        int | None, typer.Option(min=2, help="snli: a seeded subset of SNLI test (default: all).")
+    ] = None,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """Cross-encoders: cross-sts beside sentence-transformers' CrossEncoderTrainer on STS-B
+    (same initial folder, data, loss and settings; test Spearman, steps/s), cross-nli on SNLI
+    dev scored on SNLI test; JSON."""
+    from finesim.bench.rerank import PARTS, run_rerank_bench
+
+    parts = list(PARTS) if part == "all" else split_names(part)
+    emit_json(run_rerank_bench(model, parts, epochs, max_steps, batch_size, test_limit), json_path)

@@ -16,8 +16,8 @@ def train_command(
     recipe: Annotated[
         str | None,
         typer.Option(
-            help="Recipe name (sbert-nli, sbert-sts, simcse-unsup, "
-            "simcse-sup, aspire-cocite) or a YAML file."
+            help="Recipe name (sbert-nli, sbert-sts, simcse-unsup, simcse-sup, aspire-cocite; "
+            "cross-encoders: cross-sts, cross-nli, cross-rerank) or a YAML file."
         ),
     ] = None,
     model: Annotated[
@@ -30,7 +30,8 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue from out/last after a crash.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Train an encoder; killed runs continue exactly where they stopped with --resume."""
+    """Train an encoder or (cross-* recipes) a cross-encoder; killed runs continue exactly
+    where they stopped with --resume."""
     from finesim.training import load_config, train
 
     overrides = list(set_ or [])

@@ -117,6 +117,7 @@ def sts_scored(task: str = "stsb", split: str = "train") -> list[Example]:
 BUILTIN = {
     "snli-triples": nli_triples,
     "snli-labelled": lambda: nli_labelled("dev") + nli_labelled("test"),
+    "snli-dev": lambda: nli_labelled("dev"),  # cross-nli: SNLI test stays unseen
     "stsb-train": lambda: sts_scored("stsb", "train"),
     "sick-train": lambda: sts_scored("sickr", "train"),
 }
@@ -129,14 +130,15 @@ BUILTIN_FILES = {
         for split in ("dev", "test")
         for part in ("s1", "s2", "labels")
     ),
+    "snli-dev": tuple(f"nli/snli-senteval/{part}.dev" for part in ("s1", "s2", "labels")),
     "stsb-train": ("sts/raw/STSBenchmark/sts-train.csv",),
     "sick-train": ("sick/SICK_train.txt",),
 }
 
 
 def load_examples(spec: str, fmt: str, columns: Mapping[str, str] | None = None) -> list[Example]:
-    """A built-in source name (``snli-triples``, ``snli-labelled``, ``stsb-train``,
-    ``sick-train``) or a file path read as ``fmt``."""
+    """A built-in source name (``snli-triples``, ``snli-labelled``, ``snli-dev``,
+    ``stsb-train``, ``sick-train``) or a file path read as ``fmt``."""
     if spec in BUILTIN:
         return BUILTIN[spec]()
     return read_file(Path(spec), fmt, columns)

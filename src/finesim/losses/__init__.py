@@ -2,12 +2,14 @@
 
 A loss takes ``{column: embeddings}`` (columns ``anchor``, ``positive``, ``negative``) and
 optional ``labels`` (scores, or class ids for the losses of ``classes``);
-``backward``/``cached_backward`` run one step for any of them.
+``backward``/``cached_backward`` run one step for any of them. Cross-encoders have their own
+(``CROSS_LOSSES``, ``losses.cross``): over the logits of scored pairs, not embeddings.
 """
 
 from finesim.losses.cached import backward, cached_backward, embed
 from finesim.losses.classes import BatchAllTripletLoss, BatchHardTripletLoss, CenterLoss
 from finesim.losses.contrastive import InfoNCELoss, info_nce
+from finesim.losses.cross import CROSS_LOSSES
 from finesim.losses.matryoshka import MatryoshkaLoss
 from finesim.losses.pairwise import CoSENTLoss, CosineRegressionLoss, SoftmaxLoss, TripletLoss
 from finesim.losses.similarity import cosine_matrix, gather
@@ -24,6 +26,7 @@ LOSSES = {
 }
 
 __all__ = [
+    "CROSS_LOSSES",
     "LOSSES",
     "BatchAllTripletLoss",
     "BatchHardTripletLoss",

@@ -151,6 +151,28 @@ class CrossEncoder(nn.Module):
         logits: torch.Tensor = self.model(**features, return_dict=True).logits
         return logits
 
+    def logits(
+        self, pairs: Sequence[Pair], max_length: int | None = None, bucket: int = 16
+    ) -> torch.Tensor:
+        """Logits of ``pairs`` with a graph, for training (dropout follows ``train()``), in
+        input order: shape (pairs, ``num_labels``).
+
+        The pairs run in groups of ``bucket`` of similar token length (padding every pair to
+        the longest of a batch wastes a CPU's time on short ones); the grouping depends on the
+        pairs only, so a rerun of the same batch draws the same dropout masks.
+        """
+        if not pairs:
+            return torch.empty(0, self.num_labels, device=self.device)
+        encodings = self._encodings(pairs, max_length)
+        order = sorted(range(len(pairs)), key=lambda i: len(encodings[i].ids))
+        parts = [
+            self.forward(self._collate([encodings[i] for i in order[start : start + bucket]]))
+            for start in range(0, len(order), bucket)
+        ]
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return torch.cat(parts)[inverse.to(parts[0].device)]
+
     # ---- scoring -------------------------------------------------------------------------
 
     def _activation(self, activation: Activation) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -235,5 +257,10 @@ class CrossEncoder(nn.Module):
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write a sentence-transformers 6.2 CrossEncoder folder (safetensors), atomically."""
+        return save_folder(Path(path), overwrite, self.write_folder)
+
+    def write_folder(self, folder: Path) -> None:
+        """Write the folder's files into an existing, empty ``folder`` (a checkpoint's temp
+        folder, swapped in whole by its caller)."""
         parts = CrossParts(self.model, self.tokenizer, self.max_length, self.activation, False)
-        return save_folder(Path(path), overwrite, lambda tmp: save_cross(tmp, parts))
+        save_cross(folder, parts)

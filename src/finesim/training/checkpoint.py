@@ -20,8 +20,11 @@ from safetensors.torch import load_file, save_file
 
 from finesim._util.atomic import atomic_path
 from finesim._util.errors import FinesimError
+from finesim.models.cross_encoder import CrossEncoder
 from finesim.models.encoder import Encoder
 from finesim.training import model_card
+
+Model = Encoder | CrossEncoder  # what the trainer trains: either writes its own folder
 
 STATE = "trainer_state.pt"
 WEIGHTS = "trainer_model.safetensors"
@@ -51,7 +54,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def save(folder: Path, encoder: Encoder, state: dict[str, Any], card: model_card.Card) -> None:
+def save(folder: Path, encoder: Model, state: dict[str, Any], card: model_card.Card) -> None:
     """A checkpoint with its model card, swapped in whole."""
     with atomic_path(folder, directory=True) as tmp:
         encoder.write_folder(tmp)
@@ -61,7 +64,7 @@ def save(folder: Path, encoder: Encoder, state: dict[str, Any], card: model_card
         model_card.write(tmp, card)
 
 
-def save_model(folder: Path, encoder: Encoder, card: model_card.Card) -> None:
+def save_model(folder: Path, encoder: Model, card: model_card.Card) -> None:
     """A sentence-transformers folder with its model card (``best/``), swapped in whole."""
     with atomic_path(folder, directory=True) as tmp:
         encoder.write_folder(tmp)
@@ -82,7 +85,7 @@ def found(folder: Path) -> bool:
     return True
 
 
-def load(folder: Path, encoder: Encoder) -> dict[str, Any]:
+def load(folder: Path, encoder: Model) -> dict[str, Any]:
     """Restore the encoder's weights in place and return the trainer state."""
     try:
         weights = load_file(str(folder / WEIGHTS))

@@ -17,10 +17,12 @@ from finesim._util.errors import FinesimError
 class TrainConfig:
     """Everything a run needs besides the model; recipes under ``finesim/recipes`` fill it."""
 
+    kind: str = "bi"  # bi: an Encoder | cross: a CrossEncoder, losses of finesim.losses.cross
     data: str = ""  # a file, or a built-in source (snli-triples, stsb-train, ...)
     format: str = "pairs"  # pairs | triples | scored | labelled | text | cocite | classes
     columns: dict[str, str] = field(default_factory=dict)  # role -> file column
     loss: str = "infonce"  # softmax | cosine | triplet | infonce | cosent | center | batch-*
+    # (kind cross: bce | mse | cross-entropy | multiple-negatives)
     loss_args: dict[str, Any] = field(default_factory=dict)
     # Matryoshka: the loss also on the first d components of each vector, for each d here
     matryoshka_dims: list[int] = field(default_factory=list)  # e.g. [384, 256, 128, 64]
@@ -39,6 +41,7 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast (CPU or GPU)
     seed: int = 42
     evaluator: str = ""  # chooses best/ on dev data: stsb-dev | csfcube-dev:fold1|fold2 | ""
+    # (kind cross: stsb-dev | snli-dev | "")
     eval_every: int = 0  # steps; 0: at the end of each epoch
     checkpoint_every: int = 100
     log_every: int = 10

@@ -35,12 +35,14 @@ _CHUNK = 1 << 20
 DATASETS = {
     "snli-triples": "stanfordnlp/snli",
     "snli-labelled": "stanfordnlp/snli",
+    "snli-dev": "stanfordnlp/snli",
     "stsb-train": "sentence-transformers/stsb",
 }
 # evaluator -> (model-index task type, task name)
 _TASKS = {
     "stsb-dev": ("sentence-similarity", "Semantic Similarity"),
     "csfcube-dev": ("text-retrieval", "Faceted Query-by-Example Retrieval"),
+    "snli-dev": ("text-classification", "Natural Language Inference"),
 }
 
 
@@ -108,7 +110,7 @@ def render(card: Card) -> str:
         _evaluation(card),
         _training(card),
         _versions(),
-        _usage(card.path),
+        _cross_usage(card.path) if card.config.kind == "cross" else _usage(card.path),
     ]
     front = yaml.safe_dump(_front_matter(card), sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n" + "\n\n".join(sections) + "\n"
@@ -128,6 +130,9 @@ def _front_matter(card: Card) -> dict[str, Any]:
         "tags": ["sentence-transformers", "sentence-similarity", "feature-extraction", "finesim"],
         "pipeline_tag": "sentence-similarity",
     }
+    if card.config.kind == "cross":
+        meta["tags"] = ["sentence-transformers", "cross-encoder", "reranker", "finesim"]
+        meta["pipeline_tag"] = "text-ranking"
     base = hub_id(card.base_model)
     if base is not None:
         meta["base_model"] = base
@@ -262,4 +267,17 @@ def _usage(path: str) -> str:
         "from sentence_transformers import SentenceTransformer\n\n"
         f"model = SentenceTransformer({where})\n"
         'vectors = model.encode(["A first sentence.", "A second one."])\n```'
+    )
+
+
+def _cross_usage(path: str) -> str:
+    where = json.dumps(path)
+    return (
+        "## Usage\n\nA cross-encoder: it scores (or classifies) pairs of texts.\n\n"
+        f"With finesim:\n\n```python\nimport finesim\n\nmodel = finesim.CrossEncoder({where})\n"
+        'scores = model.predict([("A query.", "A passage."), ("A query.", "Another.")])\n```\n\n'
+        "With sentence-transformers:\n\n```python\n"
+        "from sentence_transformers import CrossEncoder\n\n"
+        f"model = CrossEncoder({where})\n"
+        'scores = model.predict([("A query.", "A passage."), ("A query.", "Another.")])\n```'
     )

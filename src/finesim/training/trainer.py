@@ -4,7 +4,9 @@ files.
 
 Output folder: ``last/`` (the latest checkpoint; after the run, the final model), ``best/``
 (the best evaluation so far), ``metrics.jsonl`` and ``config.json``. Every folder is a
-sentence-transformers model with its model card, ``README.md`` (``model_card``).
+sentence-transformers model with its model card, ``README.md`` (``model_card``). A recipe of
+``kind: cross`` trains a cross-encoder through the same loop (``training.cross``: its model,
+losses, step and evaluators).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from finesim._util.progress import progress_bar
 from finesim.data.classes import read_class_examples, save_classes
 from finesim.data.pairs import Example, load_examples
 from finesim.losses import LOSSES, MatryoshkaLoss, backward, cached_backward
+from finesim.models.cross_encoder import CrossEncoder
 from finesim.models.encoder import Encoder
-from finesim.training import checkpoint, distributed, model_card
+from finesim.training import checkpoint, cross, distributed, model_card
 from finesim.training.config import TrainConfig
 from finesim.training.schedule import warmup_linear
 from finesim.training.static import refuse_unsupervised_simcse
@@ -160,9 +163,17 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
             if examples is not None
             else load_examples(config.data, config.format, config.columns)
         )
-    encoder = Encoder(model, device=device)
-    refuse_unsupervised_simcse(encoder, data, config.format)  # a static model: no dropout
-    loss_fn = build_loss(config, encoder.full_dim, _num_classes(data, classes)).to(device)
+    num_classes = _num_classes(data, classes)
+    encoder: Encoder | CrossEncoder
+    if cross.check_kind(config):  # a cross-encoder: each pair scored in one pass
+        loss_fn = cross.build_loss(config, num_classes)
+        cross.check_data(data, loss_fn, config)
+        encoder = cross.load_model(model, loss_fn, config, device)
+    else:
+        encoder = Encoder(model, device=device)
+        refuse_unsupervised_simcse(encoder, data, config.format)  # a static model: no dropout
+        loss_fn = build_loss(config, encoder.full_dim, num_classes)
+    loss_fn = loss_fn.to(device)
     local = config.batch_size // world
     per_epoch = (
         len(data) // config.batch_size if world > 1 else math.ceil(len(data) / config.batch_size)
@@ -175,7 +186,13 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
     warmup = config.warmup_steps if config.warmup_steps >= 0 else int(config.warmup_ratio * total)
     optimizer = _optimizer(config, [encoder, loss_fn])
     scheduler = warmup_linear(optimizer, warmup, total)
-    evaluator = build_evaluator(config.evaluator) if main else None
+    evaluator: Callable[[Any], dict[str, Any]] | None = None
+    if main:
+        evaluator = (
+            cross.build_evaluator(config.evaluator, config.data)
+            if isinstance(encoder, CrossEncoder)
+            else build_evaluator(config.evaluator)
+        )
     max_length = config.max_length or None
     params = [p for m in (encoder, loss_fn) for p in m.parameters() if p.requires_grad]
     card_data = model_card.describe_data(config.data, len(data)) if main else {}
@@ -283,7 +300,9 @@ def train(  # noqa: C901 - one readable loop on purpose (see the module docstrin
                 loss_fn.train()
                 optimizer.zero_grad(set_to_none=True)
                 with autocast:
-                    if config.mini_batch:
+                    if isinstance(encoder, CrossEncoder):
+                        loss = cross.backward(encoder, loss_fn, texts, labels, max_length)
+                    elif config.mini_batch:
                         loss = cached_backward(
                             encoder, loss_fn, texts, labels, config.mini_batch, max_length
                         )
