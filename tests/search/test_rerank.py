@@ -124,3 +124,27 @@ def test_rerank_errors_are_one_line(index, reranker, tiny_bert, tmp_path):
         index.search(query_doc="p1", rerank=three)
     with pytest.raises(FinesimError, match="weighs the term 'rerank'"):
         HybridSearcher(index).search(query_doc="p1", preset=Preset({"abstract": 1, "rerank": 1}))
+
+
+def test_a_preset_weighing_rerank_fuses_predict_on_the_hybrid_pool(index, reranker, reference):
+    from finesim.fusion.fuse import standardise
+
+    searcher = HybridSearcher(index)
+    base = {"abstract": 1.0, "facet-mean": 0.5}
+    options = {"query_doc": "p5", "facet": "method", "k": len(index), "candidates": len(index)}
+    plain = searcher.search(**options, preset=Preset(base, "zscore"), explain=0)
+    mixed = Preset({**base, "rerank": 2.0}, "zscore")
+    hits = searcher.search(**options, preset=mixed, rerank=reranker, explain=0)
+    # the pool covers the corpus: every other paper, scored by the fused terms
+    ids = sorted(h.id for h in plain)
+    assert sorted(h.id for h in hits) == ids
+    expected_plain = {h.id: h.score for h in plain}
+    rerank = reference.predict([(facet_sentences("p5", "method"), paper_text(i)) for i in ids])
+    # zscore fusion is a sum over terms: the plain preset's score plus the z-scored rerank's
+    expected = 2.0 * standardise(rerank.astype(np.float64))
+    want = {i: expected_plain[i] + e for i, e in zip(ids, expected, strict=True)}
+    np.testing.assert_allclose([h.score for h in hits], [want[h.id] for h in hits], atol=1e-6)
+    assert all(h.rerank_score is None for h in hits)  # the term, not the stage
+    # weight 0: the ranking without the cross-encoder, and none is needed
+    zero = searcher.search(**options, preset=Preset({**base, "rerank": 0.0}, "zscore"), explain=0)
+    assert [(h.id, h.score) for h in zero] == [(h.id, h.score) for h in plain]
