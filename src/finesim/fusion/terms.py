@@ -41,7 +41,7 @@ and ``bm25-facet`` is ``bm25``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -76,10 +76,11 @@ class Query:
     ``doc``: its sentence vectors, facet labels and whole-text vector; ``text`` its whole text
     and ``facet_text`` its facet sentences as one text (BM25); ``facet_vector`` that facet
     text encoded (``facet-text``); ``title`` its title vector (None: it has no title, and its
-    whole-text vector stands in). A field a preset's terms do not read may stay empty.
+    whole-text vector stands in). A field a preset's terms do not read may stay empty (the
+    text terms ``bm25``, ``bm25-facet`` and ``rerank`` read no vectors).
     """
 
-    doc: Doc
+    doc: Doc = field(default_factory=lambda: Doc(np.zeros((0, 0), dtype=np.float32)))
     text: str = ""
     facet_text: str = ""
     facet_vector: np.ndarray | None = None
@@ -93,10 +94,11 @@ class Candidates:
     ``docs``: sentence vectors, labels and whole vector of each; ``ids`` their ids in
     ``bm25`` (a BM25 index over the collection's title + abstract texts); ``titles`` one
     title vector per candidate (None: they have none, their whole vectors stand in);
-    ``texts`` their title + abstract texts (``rerank``).
+    ``texts`` their title + abstract texts (``rerank``). ``docs`` may stay empty when only
+    text terms are scored.
     """
 
-    docs: Sequence[Doc]
+    docs: Sequence[Doc] = ()
     ids: Sequence[str] = ()
     bm25: Bm25 | None = None
     titles: np.ndarray | None = None
@@ -166,7 +168,8 @@ def _rerank_term(
 ) -> np.ndarray:
     if reranker is None:
         raise ValueError("term 'rerank' needs a cross-encoder (a reranker)")
-    if len(candidates.texts) != len(candidates.docs):
+    docs, texts = candidates.docs, candidates.texts
+    if not texts or (docs and len(texts) != len(docs)):
         raise ValueError("term 'rerank' needs the title + abstract of every candidate")
     text = rerank_text(query.text, query.facet_text, facet)
     return rerank_scores(reranker, text, candidates.texts)
