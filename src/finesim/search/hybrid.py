@@ -18,7 +18,9 @@ Stage 2 hands the union (in index order) to ``finesim.fusion.hybrid_scores``; mi
 normalisation and RRF ranks are per pool, so with a budget that covers the corpus the result
 is exactly the exhaustive one. The searcher supplies what the terms read: the query's facet
 sentences encoded as one text, title vectors (the index's own, or encoded on first use and
-kept), and a BM25 index of the stored documents (built on first use and kept).
+kept), and a BM25 index of the stored documents (built on first use and kept). A cross-encoder
+(``rerank=``) scores the term ``rerank`` on the pool when the preset weighs it, and reorders
+the best fused hits afterwards (the rerank stage, ``finesim.search.rerank``).
 """
 
 from __future__ import annotations

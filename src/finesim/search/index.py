@@ -4,7 +4,8 @@ A search has two stages. Stage 1 asks faiss for the nearest sentence vectors of 
 sentence (of the chosen facet) and turns them into candidate papers (``candidates.stage_one``).
 Stage 2 scores those candidates exactly with the scorers of the CSFCube evaluator
 (``finesim.docsim.score_candidates``) on their stored sentence vectors, and explains each hit
-by its best aligned query/candidate sentence pairs.
+by its best aligned query/candidate sentence pairs. An optional third stage reorders the best
+hits with a cross-encoder (``rerank=``, ``finesim.search.rerank``).
 
 The index also keeps one whole-document (title + abstract) and one title vector per paper
 (``wholes.npy``, ``titles.npy``; indexes built before hybrid scoring lack them). Hybrid
