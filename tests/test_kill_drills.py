@@ -1,10 +1,12 @@
-"""Kill -9 drills: ``finesim encode``, ``train``, ``adapt``, ``index build`` and ``index add``
-SIGKILLed at random points, 20 seeds over the five commands.
+"""Kill -9 drills: ``finesim encode``, ``train``, ``adapt``, ``index build``, ``index add``,
+``index delete`` and ``index compact`` SIGKILLed at random points: 20 seeds over the first five
+commands, 10 over the last two.
 
 Each command runs in a child forked from one warm process (``tests.helpers.ForkServer``) and
 is killed just before its Nth rename, exchange, fsync, new folder or folder removal (seeds
-0-4: N drawn from all the uninterrupted run's steps; 5-9: from its last six, the final swap),
-or after a random delay within the uninterrupted run's time (seeds 10-19). After each kill
+0-4, 20-21: N drawn from all the uninterrupted run's steps; 5-9, 22-27: from its last six, the
+final swap), or after a random delay within the uninterrupted run's time (seeds 10-19, 28-29).
+After each kill
 the result must be the uninterrupted run's or the state before the command, never a mix: an
 index opens with every checksum right and answers a search as the old or the new index does;
 an encode output, when there, equals the uninterrupted run's. Then the command is run again
@@ -28,7 +30,18 @@ from safetensors.numpy import load_file
 from tests.helpers import SENTENCES, ForkServer, jsonl, paper_records
 
 COMMANDS = ("encode", "train", "adapt", "index-build", "index-add")
-SEEDS = range(20)
+LIFECYCLE = ("index-delete", "index-compact")  # seeds 20-29
+SEEDS = range(30)
+MODES = ("event", "final", "final", "final", "delay")  # of the lifecycle seeds, two at a time
+DELETED = "p1,p4,p9"  # never p0: the drills' query paper
+
+
+def drill(seed: int) -> tuple[str, str]:
+    """The command and kill mode of a seed: ``event`` (any step), ``final`` (one of the last
+    six) or ``delay``."""
+    if seed < 20:
+        return COMMANDS[seed % 5], "event" if seed < 5 else "final" if seed < 10 else "delay"
+    return LIFECYCLE[(seed - 20) % 2], MODES[(seed - 20) // 2]
 
 
 class Drills:
@@ -48,6 +61,19 @@ class Drills:
         self.more = jsonl(root / "more.jsonl", paper_records(6, seed=1, prefix="q"))
         self.bases: dict[str, dict[str, Any]] = {}
         self.built = self._fresh("built", ["index", "build", *self._build_args()])
+        self._deleted: Path | None = None
+
+    @property
+    def deleted(self) -> Path:
+        """The built index with papers ``DELETED`` deleted: what compaction starts from."""
+        if self._deleted is None:
+            work = self.root / "deleted"
+            work.mkdir()
+            shutil.copytree(self.built / "idx", work / "idx")
+            result = self.server.run("index", "delete", "idx", "--ids", DELETED, cwd=work)
+            assert result["code"] == 0, result["stderr"]
+            self._deleted = work
+        return self._deleted
 
     def _fresh(self, name: str, argv: list[str]) -> Path:
         work = self.root / name
@@ -81,13 +107,24 @@ class Drills:
             ]  # fmt: skip
         if command == "index-build":
             return ["index", "build", *self._build_args()]
+        if command == "index-delete":
+            return ["index", "delete", "idx", "--ids", DELETED, "--json"]
+        if command == "index-compact":
+            return ["index", "compact", "idx", "--json"]
         return ["index", "add", "idx", "--docs", self.more, "--json"]
 
+    def before(self, command: str) -> Path | None:
+        """Where the index the command starts from lies (None: it starts from nothing)."""
+        if command in ("index-add", "index-delete"):
+            return self.built
+        return self.deleted if command == "index-compact" else None
+
     def prepare(self, command: str, work: Path) -> None:
-        """The state before the command: an index to add to, or nothing."""
+        """The state before the command: an index to change, or nothing."""
         work.mkdir()
-        if command == "index-add":
-            shutil.copytree(self.built / "idx", work / "idx")
+        start = self.before(command)
+        if start is not None:
+            shutil.copytree(start / "idx", work / "idx")
 
     def base(self, command: str) -> dict[str, Any]:
         """The uninterrupted run: its folder, result, step count and time."""
@@ -113,12 +150,13 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob(".*") if any(m in p.name for m in marks))
 
 
-def _index_state(folder: Path) -> tuple[list[str], list[tuple[str, float]]]:
+def _index_state(folder: Path) -> tuple[list[str], int, list[tuple[str, float]]]:
+    """Its papers by position (deleted ones included), how many are deleted, and a search."""
     from finesim.search.index import Index
 
     index = Index.open(folder, verify=True)  # every file against the manifest's checksums
-    hits = index.search(query_doc=index.ids[0], k=5)
-    return index.ids, [(h.id, round(h.score, 5)) for h in hits]
+    hits = index.search(query_doc=index.live_ids[0], k=5)
+    return index.ids, len(index.tombstones), [(h.id, round(h.score, 5)) for h in hits]
 
 
 def _same_weights(a: Path, b: Path) -> None:
@@ -157,11 +195,13 @@ def _check(drills: Drills, command: str, work: Path) -> str:  # noqa: C901 - one
             state = "done"
             assert _index_state(work / "idx") == _index_state(base / "idx")
             return state
-    elif command == "index-add":
+    elif command in ("index-add", "index-delete", "index-compact"):
         found = _index_state(work / "idx")
         if found == _index_state(base / "idx"):
             return "done"
-        assert found == _index_state(drills.built / "idx"), "neither the old nor the new index"
+        start = drills.before(command)
+        assert start is not None
+        assert found == _index_state(start / "idx"), "neither the old nor the new index"
     again = drills.server.run(*drills.argv(command, again=True), cwd=work)
     assert again["code"] == 0, again["stderr"]
     if command == "encode":
@@ -184,12 +224,12 @@ def _check(drills: Drills, command: str, work: Path) -> str:  # noqa: C901 - one
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kill_drill(drills, seed, tmp_path):
-    command = COMMANDS[seed % len(COMMANDS)]
+    command, mode = drill(seed)
     base = drills.base(command)
     rng = random.Random(seed)
-    if seed < 5:
+    if mode == "event":
         kill = {"event": rng.randint(1, base["events"])}
-    elif seed < 10:
+    elif mode == "final":
         kill = {"event": rng.randint(base["events"] - 5, base["events"])}
     else:
         kill = {"delay": round(rng.uniform(0.0, base["seconds"]), 3)}

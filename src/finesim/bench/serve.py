@@ -28,7 +28,7 @@ from finesim.serve.service import Limits, Service
 
 
 def _client(
-    url: str, bodies: list[bytes], counter: Any, lock: threading.Lock, out: list[Any]
+    url: str, path: str, bodies: list[bytes], counter: Any, lock: threading.Lock, out: list[Any]
 ) -> None:
     """Send requests until ``counter`` runs out; record (seconds, status) for each."""
     parts = urlsplit(url)
@@ -41,7 +41,7 @@ def _client(
             break
         started = time.perf_counter()
         try:
-            conn.request("POST", "/v1/embeddings", bodies[n % len(bodies)], headers)
+            conn.request("POST", path, bodies[n % len(bodies)], headers)
             response = conn.getresponse()
             response.read()
             status = response.status
@@ -53,11 +53,15 @@ def _client(
     conn.close()
 
 
-def _load(url: str, bodies: list[bytes], requests: int, clients: int) -> dict[str, Any]:
+def run_load(
+    url: str, bodies: list[bytes], requests: int, clients: int, path: str = "/v1/embeddings"
+) -> dict[str, Any]:
+    """``requests`` POSTs of ``bodies`` (in turn) to ``url + path`` from ``clients`` threads,
+    each on one keep-alive connection: requests/s, p50/p99 and errors."""
     counter, lock = iter(range(requests)), threading.Lock()
     out: list[tuple[float, int]] = []
     threads = [
-        threading.Thread(target=_client, args=(url, bodies, counter, lock, out))
+        threading.Thread(target=_client, args=(url, path, bodies, counter, lock, out))
         for _ in range(clients)
     ]
     started = time.perf_counter()
@@ -84,9 +88,9 @@ def _run_mode(
     service = Service(encoder, name, limits=limits)
     try:
         with LiveServer(create_app(service)) as url:
-            _load(url, bodies, min(requests, 4 * clients), clients)  # warm up
+            run_load(url, bodies, min(requests, 4 * clients), clients)  # warm up
             calls, served = service.batcher.calls, service.batcher.requests
-            result = _load(url, bodies, requests, clients)
+            result = run_load(url, bodies, requests, clients)
         calls, served = service.batcher.calls - calls, service.batcher.requests - served
     finally:
         service.close()

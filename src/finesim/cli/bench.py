@@ -7,6 +7,7 @@ knows nothing of the command line; here each is only its options, their checks a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -239,6 +240,44 @@ def bench_serve(
         raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
     set_threads(threads)
     result = run_serve_bench(model, clients, requests, texts_per_request, max_wait_ms, backend)
+    emit_json(result, json_path)
+
+
+PEER_BACKENDS = "onnx,onnx-int8"
+
+
+@bench_app.command("serve-peer")
+def bench_serve_peer(
+    model: BenchModelOpt = "minilm",
+    peer_python: Annotated[
+        str | None,
+        typer.Option(
+            help="python of infinity's virtualenv (default $FINESIM_INFINITY_PYTHON).",
+        ),
+    ] = None,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 8,
+    requests: Annotated[
+        int, typer.Option(min=1, help="Timed requests per server and round.")
+    ] = 400,
+    texts_per_request: Annotated[int, typer.Option(min=1)] = 1,
+    backends: Annotated[
+        str, typer.Option(help="onnx, onnx-int8, comma-separated.")
+    ] = "onnx,onnx-int8",
+    rounds: Annotated[int, typer.Option(min=1, help="finesim / infinity alternations.")] = 2,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """finesim serve against infinity (infinity-emb): same model, load, client and backend
+    class; requests/s, p50/p99, errors, RSS; JSON."""
+    from finesim.bench.peer_serve import run_peer_bench
+
+    python = peer_python or os.environ.get("FINESIM_INFINITY_PYTHON")
+    if not python:
+        raise FinesimError("--peer-python: give the python of infinity's virtualenv")
+    if json_path is not None and not json_path.parent.is_dir():
+        raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
+    result = run_peer_bench(
+        model, python, clients, requests, texts_per_request, split_names(backends), rounds
+    )
     emit_json(result, json_path)
 
 

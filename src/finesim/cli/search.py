@@ -1,4 +1,5 @@
-"""``finesim index build/add/info`` and ``finesim search``: faceted search over an index."""
+"""``finesim index build/add/delete/compact/info`` and ``finesim search``: faceted search over
+an index."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from finesim._util.errors import FinesimError
-from finesim.cli.common import emit_json, load_encoder
+from finesim.cli.common import emit_json, load_encoder, split_names
 from finesim.cli.options import (
     AddressOpt,
     BatchOpt,
@@ -148,12 +149,77 @@ def index_add(
     _report(opened, "added", added, json_out)
 
 
+@index_app.command("delete")
+def index_delete(
+    index: IndexArg,
+    ids: Annotated[
+        str | None, typer.Option("--ids", help="Ids of the papers to delete, comma-separated.")
+    ] = None,
+    ids_file: Annotated[
+        Path | None, typer.Option("--ids-file", help="A file of ids to delete, one a line.")
+    ] = None,
+    ignore_missing: Annotated[
+        bool, typer.Option(help="Skip ids that are not in the index instead of refusing.")
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Delete papers: no search finds them from now on (the index is rewritten atomically;
+    `finesim index compact` then drops their vectors)."""
+    from finesim._util.atomic import recover
+    from finesim.search.index import Index
+
+    if ids is None and ids_file is None:
+        raise FinesimError("give the papers to delete: --ids ID,ID... or --ids-file FILE")
+    wanted = split_names(ids or "") + (_ids_file(ids_file) if ids_file is not None else [])
+    recover(index)
+    opened = Index.open(index)
+    deleted = opened.delete(wanted, ignore_missing=ignore_missing)
+    if deleted:
+        opened.save()
+    if json_out:  # the manifest's "deleted" counts every deleted paper, these among them
+        emit_json({"deleted_ids": deleted, **opened.info()})
+        return
+    _report(opened, "deleted", len(deleted), json_out)
+
+
+def _ids_file(path: Path) -> list[str]:
+    if not path.is_file():
+        raise FinesimError(f"{path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise FinesimError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+@index_app.command("compact")
+def index_compact(index: IndexArg, json_out: JsonFlag = False) -> None:
+    """Drop deleted papers for good: the faiss structure, arrays and documents are rebuilt
+    without them (written atomically); searches answer as before."""
+    from finesim._util.atomic import recover
+    from finesim.search.index import Index
+
+    recover(index)
+    opened = Index.open(index)
+    dropped = len(opened.tombstones)
+    compacted = opened.compacted()
+    if dropped:
+        compacted.save()
+    _report(compacted, "dropped", dropped, json_out)
+
+
 @index_app.command("info")
 def index_info(index: IndexArg) -> None:
-    """Print an index's manifest (model, kind, precision, counts, files), after checking it."""
+    """Print an index's manifest (model, kind, precision, counts, files), after checking it,
+    and whether compacting it is worthwhile (``compaction``)."""
     from finesim.search import store
+    from finesim.search.tombstones import advice
 
-    emit_json(store.read_manifest(index))
+    manifest = store.read_manifest(index)
+    documents, deleted = manifest.get("documents"), manifest.get("deleted") or 0
+    if not isinstance(documents, int) or not isinstance(deleted, int):
+        raise FinesimError(f"{index / store.MANIFEST}: incomplete manifest (document counts)")
+    emit_json({**manifest, "compaction": advice(documents, deleted)})
 
 
 def index_encoder(index: Any, model: str | None) -> Any:
@@ -167,9 +233,10 @@ def _report(index: Any, verb: str, count: int, json_out: bool) -> None:
     if json_out:
         emit_json({verb: count, **info})
         return
+    deleted = f", {info['deleted']} deleted" if info["deleted"] else ""
     typer.echo(
-        f"{verb} {count} documents: {info['path']} holds {info['documents']} documents, "
-        f"{info['sentences']} sentences ({info['kind']}, {info['precision']})",
+        f"{verb} {count} documents: {info['path']} holds {info['documents']} documents"
+        f"{deleted}, {info['sentences']} sentences ({info['kind']}, {info['precision']})",
         err=True,
     )
 

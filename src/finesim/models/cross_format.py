@@ -28,12 +28,12 @@ from transformers.utils import logging as hf_logging
 
 from finesim._util.errors import FinesimError
 from finesim.models.st_format import (
-    _load_tokenizer,
-    _refuse_pickle,
-    _weights_file,
-    _weights_kind,
     default_max_length,
+    load_tokenizer,
     read_json,
+    refuse_pickle,
+    weights_file,
+    weights_kind,
 )
 from finesim.models.st_modules import SETTINGS_FILE
 
@@ -173,7 +173,7 @@ def load_cross(
     if is_cross and fresh:
         raise FinesimError(f"{config_file}: a cross-encoder folder whose model has no head")
     model = _load_model(sub, (num_labels or 1) if fresh else None, trust_pickle)
-    tokenizer = _load_tokenizer(sub)
+    tokenizer = load_tokenizer(sub)
     limit = default_max_length(model, tokenizer)
     length = min(_max_seq_length(sub) or limit, limit)
     activation = _saved_activation(folder, raw)
@@ -187,11 +187,11 @@ def load_cross(
 def _load_model(sub: Path, fresh_labels: int | None, trust_pickle: bool) -> PreTrainedModel:
     """The sequence classifier in ``sub``; ``fresh_labels``: a new head of that size."""
     fresh = fresh_labels is not None
-    kind = _weights_kind(sub)
+    kind = weights_kind(sub)
     if kind == "none":
         raise FinesimError(f"{sub}: no model weights (model.safetensors) in the folder")
     if kind == "pickle" and not trust_pickle:
-        _refuse_pickle(sub)
+        refuse_pickle(sub)
     try:
         with _quiet():
             config = AutoConfig.from_pretrained(sub, local_files_only=True)
@@ -207,7 +207,7 @@ def _load_model(sub: Path, fresh_labels: int | None, trust_pickle: bool) -> PreT
             )
     except SafetensorError as e:
         raise FinesimError(
-            f"{_weights_file(sub)}: unreadable weights, truncated or corrupt ({e})"
+            f"{weights_file(sub)}: unreadable weights, truncated or corrupt ({e})"
         ) from None
     except (OSError, ValueError, KeyError, RecursionError, RuntimeError, TypeError) as e:
         raise FinesimError(f"{sub}: cannot load the cross-encoder ({e})") from None
@@ -216,7 +216,7 @@ def _load_model(sub: Path, fresh_labels: int | None, trust_pickle: bool) -> PreT
     missing = [k for k in info.get("missing_keys", ()) if not any(p in k for p in expected)]
     if missing:
         named = ", ".join(sorted(missing)[:3])
-        raise FinesimError(f"{_weights_file(sub)}: weights missing from the file ({named})")
+        raise FinesimError(f"{weights_file(sub)}: weights missing from the file ({named})")
     loaded: PreTrainedModel = model
     return loaded
 

@@ -68,7 +68,7 @@ class Parts:
 _read_json = read_json
 
 
-def _weights_file(folder: Path) -> Path:
+def weights_file(folder: Path) -> Path:
     """The weights file of ``folder`` to name in an error (the first shard if sharded)."""
     found = sorted(folder.glob("*.safetensors"))
     return found[0] if found else folder / "pytorch_model.bin"
@@ -86,7 +86,7 @@ def _modules(path: Path) -> list[dict[str, Any]]:
     return sorted(modules, key=lambda m: int(m.get("idx", 0)))
 
 
-def _weights_kind(folder: Path) -> str:
+def weights_kind(folder: Path) -> str:
     """'safetensors', 'pickle' or 'none' for the weight files in ``folder``."""
     if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
         return "safetensors"
@@ -97,7 +97,7 @@ def _weights_kind(folder: Path) -> str:
     return "none"
 
 
-def _refuse_pickle(folder: Path) -> None:
+def refuse_pickle(folder: Path) -> None:
     raise FinesimError(
         f"{folder}: only pickled weights (pytorch_model.bin), which can run code when loaded; "
         "convert them to safetensors, or pass --trust-pickle (trust_pickle=True) to load them "
@@ -110,11 +110,11 @@ def load_transformer(folder: Path, *, trust_pickle: bool, hidden_states: bool) -
     if not (folder / "config.json").is_file():
         raise FinesimError(f"{folder}: not a model folder (no config.json or modules.json)")
     _read_json(folder / "config.json")  # a bad file named here, not deep in transformers
-    kind = _weights_kind(folder)
+    kind = weights_kind(folder)
     if kind == "none":
         raise FinesimError(f"{folder}: no model weights (model.safetensors) in the folder")
     if kind == "pickle" and not trust_pickle:
-        _refuse_pickle(folder)
+        refuse_pickle(folder)
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
@@ -129,7 +129,7 @@ def load_transformer(folder: Path, *, trust_pickle: bool, hidden_states: bool) -
         )
     except SafetensorError as e:
         raise FinesimError(
-            f"{_weights_file(folder)}: unreadable weights, truncated or corrupt ({e})"
+            f"{weights_file(folder)}: unreadable weights, truncated or corrupt ({e})"
         ) from None
     except (OSError, ValueError, KeyError, RecursionError, RuntimeError, TypeError) as e:
         # RuntimeError: a pickle or tensor shapes that do not fit the config
@@ -157,11 +157,11 @@ def _load_dense(folder: Path, *, trust_pickle: bool) -> Dense:
         )
     except (KeyError, ValueError) as e:
         raise FinesimError(f"{folder / 'config.json'}: bad Dense config ({e})") from None
-    kind = _weights_kind(folder)
+    kind = weights_kind(folder)
     if kind == "none":
         raise FinesimError(f"{folder}: Dense module without weights")
     if kind == "pickle" and not trust_pickle:
-        _refuse_pickle(folder)
+        refuse_pickle(folder)
     try:
         if kind == "safetensors":
             state = load_file(str(folder / "model.safetensors"))
@@ -169,7 +169,7 @@ def _load_dense(folder: Path, *, trust_pickle: bool) -> Dense:
             state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
         dense.load_state_dict({k: v for k, v in state.items() if k.startswith("linear.")})
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-        raise FinesimError(f"{_weights_file(folder)}: unreadable Dense weights ({e})") from None
+        raise FinesimError(f"{weights_file(folder)}: unreadable Dense weights ({e})") from None
     return dense
 
 
@@ -224,7 +224,7 @@ def _transformer_tower(sub: Path, modes: tuple[str, ...], prompt: bool, opts: _O
         transformer = load_transformer(
             sub, trust_pickle=opts.trust_pickle, hidden_states=needs_hidden_states(modes)
         )
-        opts.loaded[key] = (transformer, _load_tokenizer(sub))
+        opts.loaded[key] = (transformer, load_tokenizer(sub))
     transformer, tokenizer = opts.loaded[key]
     limit = default_max_length(transformer, tokenizer)
     length = min(max_length or limit, limit)
@@ -323,7 +323,7 @@ def load_parts(
     return Parts({"default": Route(tower, [], False)}, None, dense, normalize, settings)
 
 
-def _load_tokenizer(folder: Path) -> Any:
+def load_tokenizer(folder: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as e:  # tokenizers raises a plain Exception for a bad tokenizer.json

@@ -106,18 +106,25 @@ class Ann:
                     advance(len(vectors[start : start + block]))
 
     def search(
-        self, queries: np.ndarray, k: int, *, ef_search: int = 128, nprobe: int = 32
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        ef_search: int = 128,
+        nprobe: int = 32,
+        sel: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Squared L2 distances and ids (-1 where fewer than ``k`` were found), nearest first."""
+        """Squared L2 distances and ids (-1 where fewer than ``k`` were found), nearest first;
+        ``sel``: a faiss ``IDSelector`` of the ids it may return (None: all)."""
         import faiss
 
         k = max(1, min(k, self.size))
         if self.kind == "hnsw":
-            params: Any = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
+            params: Any = faiss.SearchParametersHNSW(efSearch=max(ef_search, k), sel=sel)  # type: ignore[attr-defined]
         elif self.kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
+            params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)  # type: ignore[call-arg]
         else:
-            params = None
+            params = faiss.SearchParameters(sel=sel) if sel is not None else None  # type: ignore[call-arg]
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return self.index.search(q, k, params=params)
 

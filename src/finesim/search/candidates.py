@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 START_FACTOR = 2  # nearest sentences fetched per query sentence, per candidate paper wanted
+Skip = int | np.ndarray | None  # document positions a ranking leaves out
 
 
 def owners(sentence_ids: np.ndarray, doc_start: np.ndarray) -> np.ndarray:
@@ -55,24 +56,20 @@ def by_mean_nearest(distances: np.ndarray, docs: np.ndarray, valid: np.ndarray) 
     return universe[np.argsort(table.mean(axis=0), kind="stable")].astype(np.int64)
 
 
-def top_cosine(
-    unit_rows: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
-) -> np.ndarray:
+def top_cosine(unit_rows: np.ndarray, query: np.ndarray, budget: int, exclude: Skip) -> np.ndarray:
     """The ``budget`` rows of ``unit_rows`` closest in cosine to ``query``, best first (ties
-    by position), leaving out row ``exclude``."""
+    by position), leaving out the row(s) ``exclude``."""
     scores = unit_rows @ (query / max(float(np.linalg.norm(query)), 1e-12))
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    budget = min(budget, len(scores) - (exclude is not None))
+    skipped = np.unique(np.asarray([] if exclude is None else exclude, dtype=np.int64))
+    scores[skipped] = -np.inf
+    budget = min(budget, len(scores) - len(skipped))
     if budget <= 0:
         return np.zeros(0, dtype=np.int64)
     top = np.argpartition(-scores, budget - 1)[:budget]
     return top[np.lexsort((top, -scores[top]))].astype(np.int64)
 
 
-def by_mean_vector(
-    means: np.ndarray, query: np.ndarray, budget: int, exclude: int | None
-) -> np.ndarray:
+def by_mean_vector(means: np.ndarray, query: np.ndarray, budget: int, exclude: Skip) -> np.ndarray:
     """The ``budget`` documents whose unit mean vector is closest in cosine to the query's."""
     return top_cosine(means, query.mean(axis=0), budget, exclude)
 
@@ -103,12 +100,14 @@ def stage_one(
     query: np.ndarray,
     scoring: str,
     budget: int,
-    exclude: int | None = None,
-    **search: int,
+    exclude: Skip = None,
+    **search: Any,
 ) -> np.ndarray:
     """Up to ``budget`` candidate document positions for the (facet) query sentence vectors.
 
-    ``ann`` is a ``finesim.search.ann.Ann``; ``search`` its knobs (``ef_search``, ``nprobe``).
+    ``ann`` is a ``finesim.search.ann.Ann``; ``search`` its knobs (``ef_search``, ``nprobe``,
+    ``sel``: a faiss filter of the sentences it may return); ``exclude`` the position(s) left
+    out (the query paper, deleted papers).
     """
     if scoring == "mean-vec":
         return by_mean_vector(means, query, budget, exclude)
@@ -118,8 +117,10 @@ def stage_one(
         distances, ids = ann.search(query, per_sentence, **search)
         docs = owners(ids, doc_start)
         valid = docs >= 0
-        if exclude is not None:
+        if isinstance(exclude, int):
             valid &= docs != exclude
+        elif exclude is not None:
+            valid &= ~np.isin(docs, exclude)
         if not valid.any():
             return np.zeros(0, dtype=np.int64)
         if scoring == "min-l2":

@@ -176,7 +176,8 @@ class HybridSearcher:
         """Stage 1: the union of each signal's top papers, in index order."""
         assert query.doc.whole is not None
         wholes = self._unit_wholes()
-        parts = [top_cosine(wholes, query.doc.whole.astype(np.float32), budget, exclude)]
+        skip = self.index.tombstones.left_out(exclude)  # and deleted papers
+        parts = [top_cosine(wholes, query.doc.whole.astype(np.float32), budget, skip)]
         if set(LEXICAL_TERMS) & set(preset.terms):
             bm25 = self.bm25()
             texts = {"bm25": query.text, "bm25-facet": query.facet_text}
@@ -234,13 +235,17 @@ class HybridSearcher:
         return self._units
 
     def bm25(self) -> Bm25:
-        """BM25 over every document's title + abstract, built on first use, kept."""
+        """BM25 over every live document's title + abstract, built on first use, kept."""
         self._fresh()
         if self._bm25 is None:
             index = self.index
+            deleted = set(index.tombstones.positions.tolist())
             texts = {
                 ident: whole_text(str(record.get("title") or ""), record["sentences"])
-                for ident, record in zip(index.ids, index.docs.records(), strict=True)
+                for position, (ident, record) in enumerate(
+                    zip(index.ids, index.docs.records(), strict=True)
+                )
+                if position not in deleted
             }
             self._bm25 = Bm25(texts)
         return self._bm25

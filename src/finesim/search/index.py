@@ -11,6 +11,9 @@ The index also keeps one whole-document (title + abstract) and one title vector 
 (``wholes.npy``, ``titles.npy``; indexes built before hybrid scoring lack them). Hybrid
 scoring is a layer on top: ``finesim.search.hybrid.HybridSearcher`` asks the index through
 its public methods and owns what it builds; the index knows nothing of it.
+
+``delete`` hides papers from every search at once (tombstones: ``search/tombstones.py``, a
+filter in stage 1); ``compacted`` drops them for good (``search/lifecycle.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from finesim.search.docstore import DocStore
 from finesim.search.hits import Hit, Pair, top_hits
 from finesim.search.query import SearchQuery, make_query
 from finesim.search.rerank import query_text, rerank_depth, rerank_hits
+from finesim.search.saved import Saved
+from finesim.search.tombstones import Tombstones
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 __all__ = ["SCORINGS", "Hit", "Index", "Pair", "default_budget"]
@@ -78,11 +83,15 @@ class Index:
         tagger: FacetTagger | None = None,
         search_params: dict[str, int] | None = None,
         spec: EncoderSpec | None = None,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.ann = ann
         self.model, self.fingerprint, self.precision = model, fingerprint, precision
-        self.ids = ids or []
-        self._position = {ident: i for i, ident in enumerate(self.ids)}
+        self.ids = ids or []  # by position, deleted papers' included (until compacted)
+        # deleted papers: kept in every array, left out of every search (search/tombstones.py)
+        self.tombstones = tombstones or Tombstones()
+        live = self.tombstones.live(len(self.ids))
+        self._position = {self.ids[i]: int(i) for i in live}
         self.doc_start = doc_start if doc_start is not None else np.zeros(1, dtype=np.int64)
         self.labels = labels if labels is not None else np.zeros(0, dtype=np.int8)
         # one unit mean vector per document: exact stage 1 for mean-vec
@@ -100,6 +109,7 @@ class Index:
         self.encoder: Encoder | None = None
         self.spec = spec  # how to build the index's model (None: an index saved before it)
         self.path: Path | None = None
+        self.saved: Saved | None = None  # the folder it was read from or saved to, if unchanged
 
     # ---- building ----------------------------------------------------------------------
 
@@ -283,9 +293,9 @@ class Index:
         if not target.parent.is_dir():
             raise FinesimError(f"{target.parent}: no such folder for the index")
         with atomic_path(target, directory=True) as tmp:
-            folder.write(self, tmp)
+            written = folder.write(self, tmp)
         self.docs.moved(target)
-        self.path = target
+        self.path, self.saved = target, written.moved(target) if written else None
         return target
 
     @classmethod
@@ -297,8 +307,10 @@ class Index:
         ``encoder`` (needed for text queries) must be the model the index was built with.
         ``verify=False`` checks file sizes but skips the checksums (faster for huge indexes).
         """
+        seen = folder.stamp(Path(path))  # the files read (linked by the next save if unchanged)
         index = cls(**folder.read(Path(path), verify=verify))
         index.path = Path(path)
+        index.saved = folder.opened(index, Path(path), seen)
         if encoder is not None:
             index.use(encoder)
         return index
@@ -306,7 +318,37 @@ class Index:
     # ---- reading -----------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """How many papers a search can find (deleted ones are not counted)."""
+        return len(self.ids) - len(self.tombstones)
+
+    def __contains__(self, ident: object) -> bool:
+        """Whether a search can find the paper with id ``ident`` (a deleted one: no)."""
+        return ident in self._position
+
+    @property
+    def live_ids(self) -> list[str]:
+        """The ids of the papers a search can find, in index order."""
+        return [self.ids[i] for i in self.tombstones.live(len(self.ids))]
+
+    def delete(self, ids: Iterable[str], *, ignore_missing: bool = False) -> list[str]:
+        """Leave papers out of every search from now on (saved with the index as tombstones;
+        ``compacted`` drops them for good); returns the ids deleted. An id not in the index is
+        an error unless ``ignore_missing``. A deleted id can be added again."""
+        from finesim.search.lifecycle import positions_to_delete
+
+        positions = positions_to_delete(self, ids, ignore_missing)
+        self.tombstones = self.tombstones.added(positions)
+        for position in positions:
+            del self._position[self.ids[position]]
+        self.generation += 1
+        return [self.ids[p] for p in positions]
+
+    def compacted(self) -> Index:
+        """This index without its deleted papers: faiss structure, arrays and documents
+        rewritten, positions renumbered; searches answer exactly as before."""
+        from finesim.search.lifecycle import compact
+
+        return compact(self)
 
     def info(self) -> dict[str, Any]:
         return {**folder.manifest(self), "path": str(self.path) if self.path else None}
@@ -383,7 +425,7 @@ class Index:
         if top:
             query_text(self, asked)  # a query without text cannot be reranked: say so first
         with one_thread():
-            budget = min(candidates or default_budget(scoring, k), len(self.ids))
+            budget = min(candidates or default_budget(scoring, k), len(self))
             vectors = asked.doc.restrict(facet)[0].vectors
             pool = self.stage_one_pool(vectors, scoring, budget, asked.exclude)
             if len(pool) == 0:
@@ -397,7 +439,8 @@ class Index:
     def stage_one_pool(
         self, vectors: np.ndarray, scoring: str, budget: int, exclude: int | None
     ) -> np.ndarray:
-        """Stage 1 of a plain scoring: candidate positions for the query sentence vectors."""
+        """Stage 1 of a plain scoring: candidate positions for the query sentence vectors
+        (never a deleted paper's: faiss skips their sentences)."""
         return stage_one(
             self.ann,
             self.doc_start,
@@ -405,7 +448,8 @@ class Index:
             vectors,
             scoring,
             budget,
-            exclude,
+            self.tombstones.left_out(exclude),
             ef_search=int(self.search_params["ef_search"]),
             nprobe=int(self.search_params["nprobe"]),
+            sel=self.tombstones.selector(self.doc_start),
         )

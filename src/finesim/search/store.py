@@ -19,6 +19,8 @@ from finesim._util.jsonio import JSON_ERRORS, json_problem
 
 FORMAT = "finesim-index"
 VERSION = 1
+DELETES_VERSION = 2  # an index with deleted papers (tombstones): older finesims refuse it
+READS = (VERSION, DELETES_VERSION)
 MANIFEST = "manifest.json"
 
 
@@ -35,13 +37,24 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Record every file under ``folder`` (size, checksum) and write ``manifest.json`` last."""
-    files = {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "blake2b": checksum(p)}
-        for p in _files(folder)
-    }
-    full = {"format": FORMAT, "version": VERSION, **manifest, "files": files}
+def write_manifest(
+    folder: Path,
+    manifest: dict[str, Any],
+    *,
+    version: int = VERSION,
+    known: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record every file under ``folder`` (size, checksum) and write ``manifest.json`` last;
+    ``version``: the lowest format version that describes the folder; ``known``: entries of
+    files linked from a checked folder, whose checksums hold (not read again)."""
+    files = {}
+    for p in _files(folder):
+        name, size = p.relative_to(folder).as_posix(), p.stat().st_size
+        entry = (known or {}).get(name)
+        if not (isinstance(entry, dict) and entry.get("bytes") == size):
+            entry = {"bytes": size, "blake2b": checksum(p)}
+        files[name] = entry
+    full = {"format": FORMAT, "version": version, **manifest, "files": files}
     (folder / MANIFEST).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return full
 
@@ -60,10 +73,10 @@ def read_manifest(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         raise FinesimError(f"{path}: unreadable index manifest ({json_problem(e)})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise FinesimError(f"{path}: not a finesim index manifest")
-    if manifest.get("version") != VERSION:
+    if manifest.get("version") not in READS:
         raise FinesimError(
             f"{path}: index format version {manifest.get('version')}; this finesim reads "
-            f"version {VERSION} (rebuild the index with `finesim index build`)"
+            f"versions {', '.join(map(str, READS))} (rebuild the index with `finesim index build`)"
         )
     files = manifest.get("files")
     if not isinstance(files, dict):

@@ -45,7 +45,10 @@ def _changes(index: Index, documents: Sequence[Document]) -> tuple[list[str], li
     """Ids of indexed papers that are no longer in ``documents``, and of those that changed."""
     wanted = {d.id: d for d in documents}
     removed, changed = [], []
-    for record in index.docs.records():
+    deleted = set(index.tombstones.positions.tolist())  # gone already: neither removed nor kept
+    for position, record in enumerate(index.docs.records()):
+        if position in deleted:
+            continue
         doc = wanted.get(str(record.get("id")))
         if doc is None:
             removed.append(str(record.get("id")))
@@ -98,7 +101,7 @@ def sync_index(
         index = Index.build(encoder, docs, tagger=tagger, batch_size=batch_size)
         index.save(path, overwrite=True)
         return Synced(index, len(docs), 0, rebuilt=reason)
-    known = set(opened.ids)
+    known = set(opened.live_ids)
     new = [d for d in docs if d.id not in known]
     if new:
         opened.use(encoder)
