@@ -148,3 +148,14 @@ def test_a_preset_weighing_rerank_fuses_predict_on_the_hybrid_pool(index, rerank
     # weight 0: the ranking without the cross-encoder, and none is needed
     zero = searcher.search(**options, preset=Preset({**base, "rerank": 0.0}, "zscore"), explain=0)
     assert [(h.id, h.score) for h in zero] == [(h.id, h.score) for h in plain]
+
+
+def test_deleted_papers_are_never_reranked_back(tiny_st, reranker):
+    index = Index.build(Encoder(tiny_st), DOCS, kind="flat", cache=False)
+    before = index.search(query_doc="p1", k=15, rerank=reranker)
+    gone = [before[0].id, before[3].id]
+    index.delete(gone)
+    for searcher in (index, HybridSearcher(index)):
+        after = searcher.search(query_doc="p1", k=15, rerank=reranker)
+        assert not set(gone) & {h.id for h in after}
+        assert len(after) == len(index) - 1 == 13  # every other live paper
