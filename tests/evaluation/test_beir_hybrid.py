@@ -22,3 +22,11 @@ def test_abstract_alone_equals_dense_retrieval_and_bm25_changes_it(tiny_st, tmp_
     fused = run_beir_hybrid(encoder, folder, Preset({"abstract": 1.0, "bm25": 1.0}, "rrf"))
     assert lexical["ndcg@10"] != pytest.approx(dense["ndcg@10"])
     assert fused["preset"]["fusion"] == "rrf" and fused["n_queries"] == dense["n_queries"]
+
+
+def test_a_preset_weighing_rerank_is_refused_in_one_line(tmp_path):
+    from finesim import FinesimError
+
+    preset = Preset({"abstract": 1.0, "rerank": 1.0}, name="ce")
+    with pytest.raises(FinesimError, match="preset 'ce' weighs the term 'rerank'"):
+        run_beir_hybrid(None, make_beir(tmp_path / "beir"), preset)  # type: ignore[arg-type]

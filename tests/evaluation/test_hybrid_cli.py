@@ -105,3 +105,30 @@ def test_beir_refuses_an_unknown_scoring(capsys, monkeypatch, tiny_st, tmp_path)
         "sparse",
     )
     assert code == 2 and "unknown scoring 'sparse'" in err and "Traceback" not in err
+
+
+def test_rerank_option_takes_one_model_or_one_per_fold(tiny_cross, tmp_path):
+    from finesim import FinesimError
+    from finesim.cli.eval_hybrid import parse_rerankers
+
+    one = parse_rerankers(str(tiny_cross))
+    assert set(one) == {"fold1", "fold2"} and one["fold1"] is one["fold2"]
+    same = parse_rerankers(f"fold1={tiny_cross},fold2={tiny_cross}")
+    assert same["fold1"] is same["fold2"]  # one folder: loaded once
+    for value, words in [
+        (f"fold1={tiny_cross}", "no reranker for fold2"),
+        (f"fold1={tiny_cross},fold3={tiny_cross}", "one per fold"),
+        (f"fold1={tiny_cross},fold1={tiny_cross}", "fold1 is given twice"),
+        ("fold1=,fold2=x", "one per fold"),
+    ]:
+        with pytest.raises(FinesimError, match=words):
+            parse_rerankers(value)
+    with pytest.raises(FinesimError, match="no-such"):
+        parse_rerankers(str(tmp_path / "no-such"))
+
+
+def test_rerank_needs_hybrid_scoring(capsys, monkeypatch, tiny_st, tiny_cross):
+    code, _, err = run(
+        capsys, monkeypatch, "eval", "csfcube", "--model", tiny_st, "--rerank", tiny_cross
+    )
+    assert code == 2 and "add --scoring hybrid or --cv" in err and "Traceback" not in err

@@ -143,3 +143,58 @@ def test_without_titles_the_whole_text_vectors_stand_in():
     assert untitled["title"] == pytest.approx(untitled["abstract"])
     with pytest.raises(ValueError, match="unknown term"):
         term_scores(Query(query), Candidates(cands), ["cosine"])
+
+
+@pytest.fixture(scope="module")
+def cross(tiny_cross):
+    """(the reranker the terms use, a second instance for the expected scores)."""
+    from finesim import CrossEncoder
+
+    return CrossEncoder(tiny_cross), CrossEncoder(tiny_cross)
+
+
+def test_the_rerank_term_is_predict_on_the_pool(cross):
+    reranker, reference = cross
+    query, cands = _docs()
+    texts = ["a man plays the guitar", "the woman sings", "a cat sleeps", "bank rates rise"]
+    asked = Query(query, text="a dog runs in the kitchen", facet_text="we propose a model")
+    found = Candidates(cands, texts=texts)
+    on_facet = term_scores(asked, found, ["rerank"], facet="method", reranker=reranker)
+    expected = reference.predict([("we propose a model", t) for t in texts])
+    np.testing.assert_allclose(on_facet["rerank"], expected, atol=1e-6)
+    whole = term_scores(asked, found, ["rerank"], reranker=reranker)["rerank"]  # no facet
+    np.testing.assert_allclose(
+        whole, reference.predict([(asked.text, t) for t in texts]), atol=1e-6
+    )
+    assert not np.allclose(whole, on_facet["rerank"])
+    # fused like any other term
+    preset = Preset({"abstract": 1.0, "rerank": 0.7}, fusion="zscore")
+    fused, _ = hybrid_scores(asked, found, preset, facet="method", reranker=reranker)
+    abstract = term_scores(asked, found, ["abstract"])["abstract"]
+    assert fused == pytest.approx(standardise(abstract) + 0.7 * standardise(expected), abs=1e-6)
+    with pytest.raises(ValueError, match="needs a cross-encoder"):
+        term_scores(asked, found, ["rerank"])
+    with pytest.raises(ValueError, match="title \\+ abstract of every candidate"):
+        term_scores(asked, Candidates(cands), ["rerank"], reranker=reranker)
+
+
+def test_weight_zero_leaves_the_rerank_term_out_and_the_grid_as_it_was():
+    from finesim.fusion import ALL_TERMS, TERMS
+    from finesim.fusion.grid import standard_grid
+
+    query, cands = _docs()
+    zero = Preset({"abstract": 1.0, "max-sim": 0.3, "rerank": 0.0})
+    assert zero.terms == ["abstract", "max-sim"] and not zero.reranks
+    plain, _ = hybrid_scores(
+        Query(query), Candidates(cands), Preset({"abstract": 1, "max-sim": 0.3})
+    )
+    same, _ = hybrid_scores(Query(query), Candidates(cands), zero)  # no reranker needed
+    assert same.tolist() == plain.tolist()
+    assert "rerank" not in TERMS and ALL_TERMS[-1] == "rerank"
+    assert Preset({"rerank": 1.0}).reranks
+    grid, with_rerank = standard_grid(), standard_grid(rerank=True)
+    assert not any(p.reranks for p in grid.values())
+    assert all(with_rerank[name] == preset for name, preset in grid.items())
+    added = [p for name, p in with_rerank.items() if name not in grid]
+    assert added and all(p.reranks for p in added)
+    assert with_rerank["rerank"].terms == ["rerank"]

@@ -278,3 +278,33 @@ def test_index_at_a_truncated_dim_encodes_its_queries_there(cli, tiny_st, tmp_pa
     code, out, err = cli("index", "build", "-m", tiny_st, "--docs", docs, "-o",
                          tmp_path / "bad", "--truncate-dim", "64")  # fmt: skip
     assert "64: must be 1..32" in one_error_line(code, err)
+
+
+def test_search_rerank_reorders_the_top_hits(cli, tiny_st, tiny_cross, tmp_path):
+    import numpy as np
+
+    from finesim import CrossEncoder
+
+    records = papers(12)
+    docs = jsonl(tmp_path / "docs.jsonl", records)
+    assert cli("index", "build", "-m", tiny_st, "--docs", docs, "-o", tmp_path / "idx")[0] == 0
+    search = ("search", tmp_path / "idx", "--query-doc", "p1", "--scoring", "max-sim")
+    code, out, err = cli(*search, "-k", "5", "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    code, out, err = cli(*search, "-k", "3", "--rerank", tiny_cross, "--rerank-top", "5", "--json")
+    assert code == 0, err
+    hits = json.loads(out)
+    text = {r["id"]: " ".join([r["title"], *r["abstract"]]) for r in records}
+    scores = CrossEncoder(tiny_cross).predict([(text["p1"], text[h["id"]]) for h in first])
+    order = np.argsort(-scores, kind="stable")[:3]
+    assert [h["id"] for h in hits] == [first[i]["id"] for i in order]
+    assert [h["rerank_score"] for h in hits] == pytest.approx(scores[order].tolist(), abs=1e-6)
+    assert [h["first_stage_score"] for h in hits] == [first[i]["score"] for i in order]
+    code, out, err = cli(*search, "-k", "3", "--rerank", tiny_cross)
+    assert code == 0 and "(first stage " in out.splitlines()[0], err
+
+    line = one_error_line(*cli(*search, "--rerank-top", "5")[::2])
+    assert "--rerank-top needs --rerank" in line
+    line = one_error_line(*cli(*search, "--rerank", tmp_path / "no-such-model")[::2])
+    assert "no-such-model" in line

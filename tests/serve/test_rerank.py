@@ -130,3 +130,65 @@ def test_server_without_reranker_and_a_classifier(tiny_encoder, tiny_bert):
     three = CrossEncoder(tiny_bert, num_labels=3)
     with pytest.raises(FinesimError, match="one-score"):
         start(tiny_encoder, "tiny", reranker=three)
+
+
+@pytest.fixture(scope="module")
+def searching(tiny_encoder, tiny_index, reranker):
+    """(url, service): the 'papers' index and the tiny reranker, rerank_top at most 6."""
+    service, server = start(
+        tiny_encoder, "tiny", tiny_index, reranker=reranker, reranker_name="tiny-rerank",
+        max_rerank_top=6,
+    )  # fmt: skip
+    with server as url:
+        yield url, service
+    service.close()
+
+
+@pytest.mark.parametrize("scoring", ["max-sim", "hybrid"])
+def test_search_with_rerank_equals_the_index_with_the_reranker(
+    searching, tiny_index, tiny_cross, scoring
+):
+    from finesim import HybridSearcher
+
+    url, service = searching
+    request = {"query_doc": "p1", "facet": "method", "scoring": scoring, "k": 4, "explain": 1}
+    status, _, plain = call(url, "/v1/search", request)
+    assert status == 200, plain
+    status, _, body = call(url, "/v1/search", {**request, "rerank": True, "rerank_top": 5})
+    assert status == 200, body
+    own = CrossEncoder(tiny_cross)  # not the server's object: its own predict calls
+    options = {k: v for k, v in request.items() if k != "query_doc"}
+    expected = HybridSearcher(tiny_index).search(
+        query_doc="p1", **options, rerank=own, rerank_top=5
+    )
+    assert [h["id"] for h in body["hits"]] == [h.id for h in expected]
+    np.testing.assert_allclose(
+        [h["rerank_score"] for h in body["hits"]], [h.rerank_score for h in expected], atol=1e-6
+    )
+    assert [h["first_stage_score"] for h in body["hits"]] == pytest.approx(
+        [h.first_stage_score for h in expected]
+    )
+    assert body["rerank"] == "tiny-rerank" and plain["rerank"] is None
+    assert "rerank_score" not in plain["hits"][0] and body["hits"][0]["sentences"]
+    # without rerank_top: the server's limit (6) bounds the library's default (100)
+    status, _, capped = call(url, "/v1/search", {**request, "rerank": True})
+    deep = HybridSearcher(tiny_index).search(query_doc="p1", **options, rerank=own, rerank_top=6)
+    assert status == 200 and [h["id"] for h in capped["hits"]] == [h.id for h in deep]
+
+
+def test_search_rerank_errors(searching, tiny_encoder, tiny_index):
+    url, _ = searching
+    request = {"query_doc": "p1", "k": 3}
+    for extra, words in [
+        ({"rerank": True, "rerank_top": 7}, ("'rerank_top'", "at most 6")),
+        ({"rerank_top": 3}, ("'rerank_top'", "'rerank': true")),
+        ({"rerank": True, "rerank_top": 0}, ("'rerank_top'",)),
+        ({"rerank": "yes please"}, ("'rerank'",)),
+    ]:
+        status, _, body = call(url, "/v1/search", {**request, **extra})
+        assert_error(status, body, 422, *words)
+    service, server = start(tiny_encoder, "tiny", tiny_index)  # no reranker
+    with server as bare:
+        status, _, body = call(bare, "/v1/search", {**request, "rerank": True})
+        assert_error(status, body, 422, "'rerank'", "--reranker")
+    service.close()

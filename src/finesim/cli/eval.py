@@ -186,6 +186,13 @@ def eval_csfcube(
         bool,
         typer.Option("--learn", help="With --cv: fit the fusion weights on each fold's dev pairs."),
     ] = False,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="Hybrid: a cross-encoder for the term rerank (weighed by --cv and --learn), "
+            "or one per fold: fold1=DIR,fold2=DIR (each trained on its fold's dev queries).",
+        ),
+    ] = None,
     rankings: Annotated[
         Path | None, typer.Option(help="Score ranking files (sample_ranked_pools layout) instead.")
     ] = None,
@@ -209,11 +216,13 @@ def eval_csfcube(
     result: dict[str, Any]
     if learn and not cv:
         raise FinesimError("--learn fits weights on dev queries and reports test: add --cv")
+    if rerank is not None and not (cv or scoring == "hybrid"):
+        raise FinesimError("--rerank scores the hybrid term rerank: add --scoring hybrid or --cv")
     if cv or scoring == "hybrid":
         from finesim.cli.eval_hybrid import csfcube_hybrid
 
         args = (preset, whitening, cv, split, batch_size, cache, learn)
-        result = csfcube_hybrid(load_encoder(model, pooling), *args)
+        result = csfcube_hybrid(load_encoder(model, pooling), *args, rerank=rerank)
         ranked = result.pop("rankings", None)
     elif rankings is not None:
         ranked = read_ranking_dir(rankings)

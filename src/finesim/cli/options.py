@@ -60,6 +60,24 @@ IdFieldOpt = Annotated[
 ]
 
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing output.")]
+
+# The rerank stage of search: a cross-encoder reorders the first stage's best hits.
+RerankOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rerank",
+        help="A cross-encoder (folder or name) that reorders the best --rerank-top hits.",
+    ),
+]
+RerankTopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--rerank-top",
+        min=0,
+        help="Hits the cross-encoder reorders (default 100; with a hybrid preset that weighs "
+        "the term rerank, 0).",
+    ),
+]
 # The logistic-regression heads (facet tagger, classifier).
 InverseL2Opt = Annotated[float, typer.Option("--c", help="Inverse L2 penalty.", min=1e-6)]
 

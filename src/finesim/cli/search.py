@@ -17,6 +17,8 @@ from finesim.cli.options import (
     IndexModelOpt,
     JsonFlag,
     ModelOpt,
+    RerankOpt,
+    RerankTopOpt,
     WorkersOpt,
     ray_options,
 )
@@ -263,16 +265,26 @@ def search(
     ] = None,
     explain: Annotated[int, typer.Option(min=0, help="Sentence pairs shown per hit.")] = 3,
     model: IndexModelOpt = None,
+    rerank: RerankOpt = None,
+    rerank_top: RerankTopOpt = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Papers similar to a query on one facet, each with the sentence pairs that match."""
+    """Papers similar to a query on one facet, each with the sentence pairs that match;
+    with --rerank, the best hits reordered by a cross-encoder."""
     from finesim.search.index import Index
 
     if (query is None) == (query_doc is None):
         raise FinesimError("give one of --query TEXT or --query-doc ID")
     if preset is not None and scoring != "hybrid":
         raise FinesimError(f"--preset applies to --scoring hybrid only, not {scoring!r}")
+    if rerank_top is not None and rerank is None:
+        raise FinesimError("--rerank-top needs --rerank MODEL (a cross-encoder)")
     opened = Index.open(index)
+    reranker = None
+    if rerank is not None:
+        from finesim.models.cross_encoder import CrossEncoder
+
+        reranker = CrossEncoder(rerank)
     # hybrid encodes the query's facet sentences (an index without whole vectors refuses it)
     if query is not None or (scoring == "hybrid" and opened.wholes is not None):
         opened.use(index_encoder(opened, model))
@@ -293,12 +305,17 @@ def search(
         candidates=candidates,
         explain=explain,
         preset=preset,
+        rerank=reranker,
+        rerank_top=rerank_top,
     )
     if json_out:
         emit_json([h.to_json() for h in hits])
         return
     for hit in hits:
-        typer.echo(f"{hit.rank:>3}  {hit.score:8.4f}  {hit.id}  {hit.title}")
+        first = (
+            f" (first stage {hit.first_stage_score:.4f})" if hit.rerank_score is not None else ""
+        )
+        typer.echo(f"{hit.rank:>3}  {hit.score:8.4f}  {hit.id}  {hit.title}{first}")
         for p in hit.pairs:
             typer.echo(
                 f"       [{p.query_facet or '-'}] {p.query!r}\n"

@@ -35,7 +35,8 @@ def serve_command(
     reranker: Annotated[
         str | None,
         typer.Option(
-            help="A cross-encoder (folder or name) to serve at /v1/rerank (Cohere's shape)."
+            help="A cross-encoder (folder or name) to serve at /v1/rerank (Cohere's shape) "
+            "and for /v1/search's rerank stage."
         ),
     ] = None,
     host: Annotated[
@@ -81,6 +82,9 @@ def serve_command(
     max_searches: Annotated[
         int, typer.Option(min=1, help="Searches running or waiting before 503 + Retry-After.")
     ] = 8,
+    max_rerank_top: Annotated[
+        int, typer.Option(min=1, help="Hits a search's rerank stage may reorder (--reranker).")
+    ] = 100,
     timeout: Annotated[
         float,
         typer.Option(min=0, help="Seconds a request may take, then 503 and dropped (0: none)."),
@@ -129,6 +133,7 @@ def serve_command(
         max_candidates=max_candidates,
         max_search_cost=max_search_cost,
         max_searches=max_searches,
+        max_rerank_top=max_rerank_top,
         timeout=timeout,
         cors_origins=tuple(cors_origin or ()),
     )

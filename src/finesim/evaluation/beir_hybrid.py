@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.data.beir import judged_queries, read_corpus, read_qrels
 from finesim.docsim import Doc
@@ -37,6 +38,11 @@ def run_beir_hybrid(
     cache: bool = True,
 ) -> dict[str, Any]:
     """What ``finesim eval beir --scoring hybrid`` prints (nDCG@10, MAP@100, ...)."""
+    if preset.reranks:
+        raise FinesimError(
+            f"preset {preset.name!r} weighs the term 'rerank': BEIR hybrid scoring takes no "
+            "cross-encoder (yet); leave the term out"
+        )
     folder = Path(data_dir)
     qrels = read_qrels(folder, split)
     queries = judged_queries(folder, qrels)

@@ -29,6 +29,7 @@ from finesim.docsim import FACETS, Doc
 from finesim.docsim.docs import facet_text as facet_sentences
 from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
+from finesim.evaluation import csfcube_rerank as cr
 from finesim.evaluation import stats
 from finesim.evaluation.csfcube import (
     GROUPS,
@@ -40,11 +41,11 @@ from finesim.evaluation.csfcube import (
     score_rankings,
     split_folds,
 )
-from finesim.fusion.cv import SELECT_METRIC, cross_validate, fit_per_fold
+from finesim.fusion.cv import FOLDS, SELECT_METRIC, cross_validate_folds, fit_per_fold
 from finesim.fusion.fuse import fuse
 from finesim.fusion.learn import C as LEARN_C
 from finesim.fusion.preset import Preset
-from finesim.fusion.terms import LEXICAL_TERMS, TERMS, Candidates, Query, term_scores
+from finesim.fusion.terms import LEXICAL_TERMS, RERANK, TERMS, Candidates, Query, term_scores
 from finesim.models.cache import EmbeddingCache, encode_cached
 from finesim.models.encoder import Encoder
 from finesim.models.whitening import fit_whitening
@@ -210,19 +211,34 @@ def evaluate_hybrid(
     whitening: int | None | str = "off",
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
+    rerankers: cr.Rerankers | None = None,
 ) -> dict[str, Any]:
     """One preset, no selection: the figures ``score_rankings`` gives for its rankings.
 
     Folds whose queries the preset was fitted on (``preset.fitted_on``) are left out of the
-    figures and reported under ``seen``; ``split`` then says which folds the figures are."""
+    figures and reported under ``seen``; ``split`` then says which folds the figures are.
+    ``rerankers`` (``finesim.evaluation.csfcube_rerank``) score the preset's term ``rerank``."""
     folds = split_folds(split)
+    _check_rerankers([preset], rerankers, preset.name)
+    cr.check_split(rerankers, folds)
     seen = seen_folds(preset, folds)
     clean = [f for f in folds if f not in seen]
     test = clean or folds  # every fold seen: the figures stay, labelled as seen
-    terms = sorted({*preset.terms, *BASELINE.terms}, key=TERMS.index)
+    terms = _encoder_terms([preset, BASELINE])
     settings = ["off"] if whitening == "off" else ["off", whitening]  # the baseline: unwhitened
     pools, tables = build_tables(encoder, settings, terms, batch_size=batch_size, cache=cache)
-    rankings = rank_fused(tables[whitening_name(whitening)], pools, preset)
+    white = whitening_name(whitening)
+    by_fold = _by_fold({white: tables[white]}, pools, rerankers)
+    if rerankers is None or cr.shared(rerankers):  # one table ranks every query
+        rankings = rank_fused(by_fold[FOLDS[0]][white], pools, preset)
+    else:  # each fold's reranker ranks its own test queries
+        rankings = {}
+        for fold in FOLDS:
+            keys = set(load_splits()["all"][f"{fold}_test"])
+            ranked_fold = rank_fused(
+                by_fold[fold][white], [p for p in pools if p.key in keys], preset
+            )
+            rankings.update(ranked_fold)
     result: dict[str, Any] = {
         "model": encoder.source,
         "scoring": "hybrid",
@@ -231,6 +247,8 @@ def evaluate_hybrid(
         "whitening": whitening_name(whitening),
         "fitted_on": list(preset.fitted_on),
     }
+    if rerankers is not None:
+        result["rerank"] = cr.describe(rerankers)
     result.update(score_rankings(rankings, folds=test))
     if seen and clean:
         part = score_rankings(rankings, folds=seen)
@@ -242,6 +260,36 @@ def evaluate_hybrid(
     result["primary"], result["score"] = "map", result["all"]["map"]
     result["rankings"] = rankings
     return result
+
+
+def _encoder_terms(presets: Sequence[Preset]) -> list[str]:
+    """The terms of ``presets`` that the encoder's tables hold (``rerank`` is added apart)."""
+    return sorted({t for p in presets for t in p.terms if t != RERANK}, key=TERMS.index)
+
+
+def _check_rerankers(presets: Sequence[Preset], rerankers: cr.Rerankers | None, name: str) -> None:
+    if rerankers is not None:
+        cr.check(rerankers)
+        if not any(p.reranks for p in presets):
+            raise FinesimError(
+                f"--rerank: preset {name!r} does not weigh the term 'rerank' (add it to the "
+                "preset's weights, or use --cv, which weighs it itself)"
+            )
+    elif any(p.reranks for p in presets):
+        raise FinesimError(
+            f"preset {name!r} weighs the term 'rerank': give a cross-encoder (--rerank MODEL, "
+            "or one per fold: --rerank fold1=DIR,fold2=DIR)"
+        )
+
+
+def _by_fold(
+    tables: Mapping[str, Tables], pools: Sequence[Pool], rerankers: cr.Rerankers | None
+) -> dict[str, dict[str, Tables]]:
+    """Each fold's tables: with its reranker's term ``rerank`` when there are rerankers (one
+    object for folds that share one), else ``tables`` for both."""
+    if rerankers is None:
+        return dict.fromkeys(FOLDS, dict(tables))
+    return cr.per_fold(tables, cr.rerank_columns(pools, rerankers))
 
 
 def compare_with_baseline(
@@ -285,28 +333,36 @@ def evaluate_cv(
     metric: str = SELECT_METRIC,
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
+    rerankers: cr.Rerankers | None = None,
 ) -> dict[str, Any]:
     """Every (whitening, preset) pair scored on every query; one pair chosen per fold on that
-    fold's dev queries ("all" facets together), reported on its test queries."""
+    fold's dev queries ("all" facets together), reported on its test queries. ``rerankers``
+    score the term ``rerank`` of the candidates that weigh it, each fold's its own pools."""
     started = time.time()
-    terms = sorted({t for p in (*candidates.values(), BASELINE) for t in p.terms}, key=TERMS.index)
+    _check_rerankers(list(candidates.values()), rerankers, "--cv grid")
+    terms = _encoder_terms([*candidates.values(), BASELINE])
     pools, tables = build_tables(encoder, whitening, terms, batch_size=batch_size, cache=cache)
-    per_query = score_settings(tables, pools, candidates)
+    by_fold = _by_fold(tables, pools, rerankers)
+    scored: dict[int, Any] = {}  # folds sharing their tables share their figures
+    for fold in FOLDS:
+        if id(by_fold[fold]) not in scored:
+            scored[id(by_fold[fold])] = score_settings(by_fold[fold], pools, candidates)
+    per_fold = {fold: scored[id(by_fold[fold])] for fold in FOLDS}
     configs = {
         f"{white}|{name}": {"whitening": white, "preset": preset.to_json()}
         for white in tables
         for name, preset in candidates.items()
     }
     splits = load_splits()
-    result = cross_validate(per_query, splits, metric=metric)
+    result = cross_validate_folds(per_fold, splits, metric=metric)
     chosen = result["chosen"]
     # what a submitted run holds: each test query ranked by its own fold's choice
     result["per_query"], result["rankings"] = {}, {}
     for fold, config in chosen.items():
         white, name = config.split("|", 1)
-        rankings = rank_fused(tables[white], pools, candidates[name])
+        rankings = rank_fused(by_fold[fold][white], pools, candidates[name])
         for key in splits["all"][f"{fold}_test"]:
-            result["per_query"][key] = per_query[config][key]
+            result["per_query"][key] = per_fold[fold][config][key]
             result["rankings"][key] = rankings[key]
     result["chosen"] = {fold: {"config": c, **configs[c]} for fold, c in chosen.items()}
     result.update(
@@ -315,10 +371,12 @@ def evaluate_cv(
             "scoring": "hybrid --cv",
             "split": "test (chosen on each fold's dev queries)",
             "selection_metric": metric,
-            "candidates": len(per_query),
+            "candidates": len(configs),
             "seconds": time.time() - started,
         }
     )
+    if rerankers is not None:
+        result["rerank"] = cr.describe(rerankers)
     folds = split_folds("test")
     result["folds"] = folds
     result["ci95"] = intervals(result["per_query"], folds)
@@ -334,14 +392,18 @@ def learned_rankings(
     pools: Sequence[Pool],
     terms: Sequence[str] = TERMS,
     c: float = LEARN_C,
+    per_fold: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]] | None = None,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, Any]]]:
     """Each fold's test queries ranked by fusion weights fitted on that fold's dev queries'
-    judged pairs (``finesim.fusion.learn``); also the fitted presets per fold."""
+    judged pairs (``finesim.fusion.learn``); also the fitted presets per fold. ``per_fold``:
+    each fold's own tables (its reranker's term ``rerank``) instead of ``table``."""
     grades = {p.key: p.grades for p in pools}
     rankings: dict[str, list[tuple[str, float]]] = {}
     chosen: dict[str, dict[str, Any]] = {}
-    for fold, (preset, test) in fit_per_fold(table, grades, load_splits(), terms, c=c).items():
-        rankings.update(rank_fused(table, [p for p in pools if p.key in set(test)], preset))
+    fitted = fit_per_fold(table, grades, load_splits(), terms, c=c, per_fold=per_fold)
+    for fold, (preset, test) in fitted.items():
+        own = per_fold[fold] if per_fold is not None else table
+        rankings.update(rank_fused(own, [p for p in pools if p.key in set(test)], preset))
         preset = dataclasses.replace(preset, fitted_on=(f"csfcube:{fold}_dev",))
         chosen[fold] = {"config": "off|learned", "whitening": "off", "preset": preset.to_json()}
     return rankings, chosen
@@ -354,17 +416,28 @@ def evaluate_learned(
     c: float = LEARN_C,
     batch_size: int = 32,
     cache: bool | EmbeddingCache = True,
+    rerankers: cr.Rerankers | None = None,
 ) -> dict[str, Any]:
-    """``--cv --learn``: ``learned_rankings`` scored as the protocol says."""
+    """``--cv --learn``: ``learned_rankings`` scored as the protocol says. With
+    ``rerankers`` the term ``rerank`` is fitted too, each fold's scored by its reranker."""
     started = time.time()
-    pools, tables = build_tables(encoder, ["off"], terms, batch_size=batch_size, cache=cache)
-    rankings, chosen = learned_rankings(tables["off"], pools, terms, c)
+    base = [t for t in terms if t != RERANK]
+    if rerankers is None and RERANK in terms:
+        raise FinesimError("term 'rerank' needs a cross-encoder (--rerank MODEL)")
+    pools, tables = build_tables(encoder, ["off"], base, batch_size=batch_size, cache=cache)
+    per_fold = None
+    if rerankers is not None:
+        terms = [*base, RERANK]
+        per_fold = {f: t["off"] for f, t in _by_fold(tables, pools, rerankers).items()}
+    rankings, chosen = learned_rankings(tables["off"], pools, terms, c, per_fold)
     result: dict[str, Any] = {
         "model": encoder.source,
         "scoring": "hybrid --cv --learn",
         "split": "test (weights fitted on each fold's dev queries)",
         "chosen": chosen,
     }
+    if rerankers is not None:
+        result["rerank"] = cr.describe(rerankers)
     result.update(score_rankings(rankings))
     if "abstract" in terms:
         compare_with_baseline(result, tables["off"], pools, result["folds"])

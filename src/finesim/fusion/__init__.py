@@ -18,14 +18,25 @@ if TYPE_CHECKING:
         preset_names,
         shipped_preset,
     )
-    from finesim.fusion.terms import TERMS, Candidates, Query, term_scores
+    from finesim.fusion.terms import (
+        ALL_TERMS,
+        RERANK,
+        TERMS,
+        Candidates,
+        Query,
+        Reranker,
+        term_scores,
+    )
 
 __getattr__ = lazy(
     __name__,
     {
+        "ALL_TERMS": "finesim.fusion.terms",
         "Candidates": "finesim.fusion.terms",
         "Preset": "finesim.fusion.preset",
         "Query": "finesim.fusion.terms",
+        "RERANK": "finesim.fusion.terms",
+        "Reranker": "finesim.fusion.terms",
         "TERMS": "finesim.fusion.terms",
         "explaining_term": "finesim.fusion.preset",
         "fuse": "finesim.fusion.fuse",
@@ -38,10 +49,13 @@ __getattr__ = lazy(
 )
 
 __all__ = [
+    "ALL_TERMS",
+    "RERANK",
     "TERMS",
     "Candidates",
     "Preset",
     "Query",
+    "Reranker",
     "explaining_term",
     "fuse",
     "hybrid_scores",

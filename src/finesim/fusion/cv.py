@@ -70,6 +70,21 @@ def cross_validate(
     """Choose a config per fold on ``select_on``'s dev queries, score it on that fold's test
     queries of every group; the group's figure is the mean of the two fold means (x as given).
     """
+    same = dict.fromkeys(FOLDS, per_query)
+    return cross_validate_folds(same, splits, metric=metric, select_on=select_on, groups=groups)
+
+
+def cross_validate_folds(
+    per_fold: Mapping[str, PerQuery],
+    splits: Mapping[str, Mapping[str, Sequence[str]]],
+    *,
+    metric: str = SELECT_METRIC,
+    select_on: str = "all",
+    groups: Sequence[str] = ("background", "method", "result", "all"),
+) -> dict[str, Any]:
+    """``cross_validate`` where each fold has figures of its own (``per_fold[fold]``: e.g. a
+    term scored by a model trained on that fold's dev queries): fold N chooses on, and is
+    reported from, ``per_fold[N]`` alone."""
     chosen: dict[str, str] = {}
     dev_scores: dict[str, float] = {}
     for fold in FOLDS:
@@ -78,14 +93,14 @@ def cross_validate(
         overlap = test_keys.intersection(dev_keys)
         if overlap:
             raise ValueError(f"{fold}: dev and test share queries, e.g. {sorted(overlap)[0]}")
-        dev = only(per_query, dev_keys)
+        dev = only(per_fold[fold], dev_keys)
         chosen[fold] = choose(dev, metric)
         dev_scores[fold] = float(np.mean([value_of(q, metric) for q in dev[chosen[fold]].values()]))
     result: dict[str, Any] = {"chosen": chosen, "dev": dev_scores}
     for group in groups:
         fold_means = []
         for fold in FOLDS:
-            test = only(per_query, splits[group][f"{fold}_test"])[chosen[fold]]
+            test = only(per_fold[fold], splits[group][f"{fold}_test"])[chosen[fold]]
             names = next(iter(test.values())).keys()
             fold_means.append({m: float(np.mean([q[m] for q in test.values()])) for m in names})
         result[group] = {m: float(np.mean([f[m] for f in fold_means])) for m in fold_means[0]}
@@ -100,9 +115,11 @@ def fit_per_fold(
     *,
     c: float | None = None,
     select_on: str = "all",
+    per_fold: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]] | None = None,
 ) -> dict[str, tuple[Preset, list[str]]]:
     """Per fold, fusion weights fitted (``finesim.fusion.learn``) on that fold's dev queries'
-    judged pairs only, and the test queries they are to rank."""
+    judged pairs only, and the test queries they are to rank. ``per_fold``: each fold's own
+    tables (fold N is fitted on ``per_fold[N]``), instead of ``tables`` for both."""
     from finesim.fusion.learn import C, fit_fusion
 
     out = {}
@@ -111,8 +128,9 @@ def fit_per_fold(
         test = list(splits[select_on][f"{fold}_test"])
         if set(test).intersection(dev):
             raise ValueError(f"{fold}: dev and test share queries")
+        table = per_fold[fold] if per_fold is not None else tables
         preset = fit_fusion(
-            tables, grades, dev, terms, c=C if c is None else c, name=f"learned-{fold}"
+            table, grades, dev, terms, c=C if c is None else c, name=f"learned-{fold}"
         )
         out[fold] = (preset, test)
     return out

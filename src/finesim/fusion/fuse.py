@@ -14,7 +14,7 @@ import numpy as np
 
 from finesim.docsim.scoring import Match, score_candidates
 from finesim.fusion.preset import Preset, explaining_term
-from finesim.fusion.terms import Candidates, Query, term_scores
+from finesim.fusion.terms import Candidates, Query, Reranker, term_scores
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:
@@ -67,10 +67,13 @@ def hybrid_scores(
     *,
     facet: str | None = None,
     explain: int = 0,
+    reranker: Reranker | None = None,
 ) -> tuple[np.ndarray, list[list[Match]] | None]:
     """Fused scores of ``candidates``; with ``explain``, the best aligned sentence pairs of
-    the sentence term with the largest weight (``max-sim`` if the preset has none)."""
-    scores = fuse(term_scores(query, candidates, preset.terms, facet=facet), preset)
+    the sentence term with the largest weight (``max-sim`` if the preset has none).
+    ``reranker`` scores the term ``rerank`` (a preset that weighs it needs one)."""
+    terms = term_scores(query, candidates, preset.terms, facet=facet, reranker=reranker)
+    scores = fuse(terms, preset)
     if not explain:
         return scores, None
     why = explaining_term(preset)

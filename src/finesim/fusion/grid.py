@@ -5,14 +5,20 @@ from __future__ import annotations
 import itertools
 
 from finesim.fusion.preset import FUSIONS, Preset
-from finesim.fusion.terms import TERMS
+from finesim.fusion.terms import RERANK, TERMS
+
+# the cross-encoder's weights beside the abstract cosine's 1.0 (0: the grid without it)
+RERANK_LEVELS = (0.0, 1.0, 3.0)
 
 
-def standard_grid() -> dict[str, Preset]:
+def standard_grid(rerank: bool = False) -> dict[str, Preset]:
     """The candidates ``--cv`` chooses from: the plain scorers alone, and the abstract cosine
     plus a few weights of each other kind of term (one weight set for all facets, since
-    per-facet weights overfit 8-9 dev queries), fused by each of ``FUSIONS``."""
-    grid = {t: Preset({t: 1.0}, name=t) for t in TERMS}
+    per-facet weights overfit 8-9 dev queries), fused by each of ``FUSIONS``.
+
+    ``rerank``: with a cross-encoder, its term alone and each of those at each of
+    ``RERANK_LEVELS`` too (without: exactly the grid it always was)."""
+    grid = {t: Preset({t: 1.0}, name=t) for t in (*TERMS, RERANK) if rerank or t != RERANK}
     levels = list(
         itertools.product(
             (0.0, 0.5, 1.0),  # facet-mean
@@ -29,9 +35,10 @@ def standard_grid() -> dict[str, Preset]:
                 weights.update({"facet-text": text, "bm25": lex, "bm25-facet": facet_lex})
                 if sentence is not None:
                     weights[sentence] = 0.2
-                if sum(w > 0 for w in weights.values()) < 2:
-                    continue
-                preset = Preset({k: w for k, w in weights.items() if w > 0}, fusion)
-                name = f"{fusion}:" + ",".join(f"{t}={preset.weights[t]}" for t in preset.terms)
-                grid[name] = Preset(preset.weights, fusion, name=name)
+                for level in RERANK_LEVELS if rerank else (0.0,):
+                    chosen = {k: w for k, w in {**weights, RERANK: level}.items() if w > 0}
+                    if len(chosen) < 2:
+                        continue
+                    name = f"{fusion}:" + ",".join(f"{t}={chosen[t]}" for t in Preset(chosen).terms)
+                    grid[name] = Preset(chosen, fusion, name=name)
     return grid

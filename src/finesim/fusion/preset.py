@@ -18,7 +18,7 @@ import numpy as np
 
 from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS, json_problem
-from finesim.fusion.terms import SENTENCE_TERMS, TERMS
+from finesim.fusion.terms import ALL_TERMS, RERANK, SENTENCE_TERMS
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # 3.11+; annotations only
@@ -41,9 +41,9 @@ class Preset:
     fitted_on: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.weights if t not in TERMS]
+        unknown = [t for t in self.weights if t not in ALL_TERMS]
         if unknown:
-            raise ValueError(f"unknown term {unknown[0]!r}; terms: {', '.join(TERMS)}")
+            raise ValueError(f"unknown term {unknown[0]!r}; terms: {', '.join(ALL_TERMS)}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; one of {', '.join(FUSIONS)}")
         if not all(np.isfinite(w) for w in self.weights.values()):
@@ -57,8 +57,13 @@ class Preset:
 
     @property
     def terms(self) -> list[str]:
-        """The terms with a non-zero weight, in ``TERMS`` order."""
-        return [t for t in TERMS if self.weights.get(t, 0.0) != 0]
+        """The terms with a non-zero weight, in ``ALL_TERMS`` order."""
+        return [t for t in ALL_TERMS if self.weights.get(t, 0.0) != 0]
+
+    @property
+    def reranks(self) -> bool:
+        """Whether the preset weighs the cross-encoder's term ``rerank`` (it needs one)."""
+        return RERANK in self.terms
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "fusion": self.fusion}

@@ -20,7 +20,16 @@ Terms (higher = more similar):
 - ``title``: cosine of the query's title vector with the candidate's title vector (titles
   name a paper's topic and method tersely);
 - ``bm25``: BM25 of the query's whole text against the candidate's title + abstract;
-- ``bm25-facet``: BM25 of the query's facet sentences against the candidate's text.
+- ``bm25-facet``: BM25 of the query's facet sentences against the candidate's text;
+- ``rerank``: a cross-encoder's score of (the query's rerank text, the candidate's title +
+  abstract), on the candidates the hybrid scorer already scores (each query's first-stage
+  pool), never on the whole collection. The query's rerank text is its facet sentences as one
+  text when the query is faceted (what a facet judgment is about), else its whole text; the
+  candidate side is always its title + abstract (its own facet labels are a tagger's guess,
+  and a match on the query's facet may sit in any of its sentences). It needs a cross-encoder
+  (``term_scores(..., reranker=)``), an input like the encoder; without one the term is
+  absent, which is why it is not in ``TERMS`` (the terms an encoder alone gives) but in
+  ``ALL_TERMS``. The rerank stage of search (``finesim.search.rerank``) scores the same pairs.
 
 Where a side has no title (a text query; BEIR, whose documents and queries have none), its
 whole-text vector stands in for ``title``. Where documents have no facets (BEIR), a document
@@ -32,7 +41,8 @@ and ``bm25-facet`` is ``bm25``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,7 +54,19 @@ SENTENCE_TERMS = ("min-l2", "max-sim", "mean-vec", "ot")
 VECTOR_TERMS = ("abstract", *SENTENCE_TERMS, "facet-abstract", "facet-mean")
 TEXT_TERMS = ("facet-text", "title", "bm25", "bm25-facet")  # need texts or text vectors
 LEXICAL_TERMS = ("bm25", "bm25-facet")
-TERMS = (*VECTOR_TERMS, *TEXT_TERMS)
+TERMS = (*VECTOR_TERMS, *TEXT_TERMS)  # what an encoder alone gives
+RERANK = "rerank"
+ALL_TERMS = (*TERMS, RERANK)  # with a cross-encoder too
+
+
+class Reranker(Protocol):
+    """What the ``rerank`` term and the rerank stage read of a cross-encoder: a
+    ``finesim.CrossEncoder``, or a server's one whose calls queue in its batcher."""
+
+    @property
+    def num_labels(self) -> int: ...
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> Any: ...
 
 
 @dataclass
@@ -54,10 +76,11 @@ class Query:
     ``doc``: its sentence vectors, facet labels and whole-text vector; ``text`` its whole text
     and ``facet_text`` its facet sentences as one text (BM25); ``facet_vector`` that facet
     text encoded (``facet-text``); ``title`` its title vector (None: it has no title, and its
-    whole-text vector stands in). A field a preset's terms do not read may stay empty.
+    whole-text vector stands in). A field a preset's terms do not read may stay empty (the
+    text terms ``bm25``, ``bm25-facet`` and ``rerank`` read no vectors).
     """
 
-    doc: Doc
+    doc: Doc = field(default_factory=lambda: Doc(np.zeros((0, 0), dtype=np.float32)))
     text: str = ""
     facet_text: str = ""
     facet_vector: np.ndarray | None = None
@@ -70,26 +93,54 @@ class Candidates:
 
     ``docs``: sentence vectors, labels and whole vector of each; ``ids`` their ids in
     ``bm25`` (a BM25 index over the collection's title + abstract texts); ``titles`` one
-    title vector per candidate (None: they have none, their whole vectors stand in).
+    title vector per candidate (None: they have none, their whole vectors stand in);
+    ``texts`` their title + abstract texts (``rerank``). ``docs`` may stay empty when only
+    text terms are scored.
     """
 
-    docs: Sequence[Doc]
+    docs: Sequence[Doc] = ()
     ids: Sequence[str] = ()
     bm25: Bm25 | None = None
     titles: np.ndarray | None = None
+    texts: Sequence[str] = ()
+
+
+def rerank_text(text: str, facet_text: str, facet: str | None) -> str:
+    """The query side of the cross-encoder's pairs: the facet sentences of a faceted query,
+    else the whole text."""
+    return facet_text if facet is not None and facet_text.strip() else text
+
+
+def rerank_scores(reranker: Reranker, query: str, texts: Sequence[str]) -> np.ndarray:
+    """The cross-encoder's score of (``query``, each of ``texts``), one float each (its
+    ``predict`` batches the pairs by length)."""
+    if reranker.num_labels != 1:
+        raise ValueError(f"a reranker gives one score per pair, not {reranker.num_labels}")
+    if not texts:
+        return np.zeros(0, dtype=np.float64)
+    scores = np.asarray(reranker.predict([(query, t) for t in texts]), dtype=np.float64)
+    return scores.reshape(len(texts))
 
 
 def term_scores(
-    query: Query, candidates: Candidates, terms: Sequence[str], *, facet: str | None = None
+    query: Query,
+    candidates: Candidates,
+    terms: Sequence[str],
+    *,
+    facet: str | None = None,
+    reranker: Reranker | None = None,
 ) -> dict[str, np.ndarray]:
-    """Raw scores of each of ``terms`` for every candidate (in ``candidates`` order)."""
-    unknown = [t for t in terms if t not in TERMS]
+    """Raw scores of each of ``terms`` for every candidate (in ``candidates`` order);
+    ``reranker`` scores the ``rerank`` term."""
+    unknown = [t for t in terms if t not in ALL_TERMS]
     if unknown:
-        raise ValueError(f"unknown term {unknown[0]!r}; terms: {', '.join(TERMS)}")
+        raise ValueError(f"unknown term {unknown[0]!r}; terms: {', '.join(ALL_TERMS)}")
     docs = candidates.docs
     out: dict[str, np.ndarray] = {}
     for term in terms:
-        if term == "facet-text":
+        if term == RERANK:
+            out[term] = _rerank_term(query, candidates, facet, reranker)
+        elif term == "facet-text":
             if query.facet_vector is None:
                 raise ValueError("term 'facet-text' needs the query's facet text encoded")
             out[term] = _wholes(docs, term) @ unit(query.facet_vector)
@@ -110,6 +161,18 @@ def term_scores(
             out[term] = score_candidates(query.doc, docs, term, facet=facet)[0]
         out[term] = np.asarray(out[term], dtype=np.float64)
     return out
+
+
+def _rerank_term(
+    query: Query, candidates: Candidates, facet: str | None, reranker: Reranker | None
+) -> np.ndarray:
+    if reranker is None:
+        raise ValueError("term 'rerank' needs a cross-encoder (a reranker)")
+    docs, texts = candidates.docs, candidates.texts
+    if not texts or (docs and len(texts) != len(docs)):
+        raise ValueError("term 'rerank' needs the title + abstract of every candidate")
+    text = rerank_text(query.text, query.facet_text, facet)
+    return rerank_scores(reranker, text, candidates.texts)
 
 
 def _wholes(docs: Sequence[Doc], term: str, dtype: type | None = None) -> np.ndarray:

@@ -33,18 +33,27 @@ class Pair:
 
 @dataclass
 class Hit:
+    """One result: ``score`` is what the hits are ordered by. After a rerank stage
+    (``finesim.search.rerank``) ``first_stage_score`` is the score before it and
+    ``rerank_score`` the cross-encoder's (None: below the reranked top, or no stage)."""
+
     rank: int
     id: str
     title: str
     score: float
     pairs: list[Pair]
     fields: dict[str, Any] = field(default_factory=dict)  # other fields of the document
+    first_stage_score: float | None = None
+    rerank_score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["pairs"] = [{k: v for k, v in p.items() if v is not None} for p in out["pairs"]]
         if not self.fields:
             out.pop("fields")
+        for name in ("first_stage_score", "rerank_score"):
+            if out[name] is None:
+                out.pop(name)
         return out
 
 

@@ -18,7 +18,9 @@ Stage 2 hands the union (in index order) to ``finesim.fusion.hybrid_scores``; mi
 normalisation and RRF ranks are per pool, so with a budget that covers the corpus the result
 is exactly the exhaustive one. The searcher supplies what the terms read: the query's facet
 sentences encoded as one text, title vectors (the index's own, or encoded on first use and
-kept), and a BM25 index of the stored documents (built on first use and kept).
+kept), and a BM25 index of the stored documents (built on first use and kept). A cross-encoder
+(``rerank=``) scores the term ``rerank`` on the pool when the preset weighs it, and reorders
+the best fused hits afterwards (the rerank stage, ``finesim.search.rerank``).
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from finesim.docsim.lexical import Bm25
 from finesim.docsim.scoring import unit
 from finesim.fusion.fuse import hybrid_scores
 from finesim.fusion.preset import Preset, explaining_term, load_preset
-from finesim.fusion.terms import LEXICAL_TERMS, SENTENCE_TERMS, Candidates, Query
+from finesim.fusion.terms import LEXICAL_TERMS, SENTENCE_TERMS, Candidates, Query, Reranker
 from finesim.search.candidates import top_cosine
 from finesim.search.hits import Hit, top_hits
 from finesim.search.index import SCORINGS, default_budget
-from finesim.search.query import SearchQuery
+from finesim.search.query import SearchQuery, whole_query_text
+from finesim.search.rerank import RERANK_TOP, document_text, query_text, rerank_depth, rerank_hits
 
 if TYPE_CHECKING:
     from finesim.search.index import Index
@@ -76,9 +79,16 @@ class HybridSearcher:
         explain: int = 3,
         include_self: bool = False,
         preset: str | Preset | None = None,
+        rerank: Reranker | None = None,
+        rerank_top: int | None = None,
     ) -> list[Hit]:
         """``Index.search`` with scoring ``hybrid`` too: ``preset`` is a shipped preset name, a
-        JSON file or a ``Preset`` (default: ``default``); hits carry its fused scores."""
+        JSON file or a ``Preset`` (default: ``default``); hits carry its fused scores.
+
+        ``rerank``: a cross-encoder. It scores the term ``rerank`` of a preset that weighs
+        it, on the fused pool; and it reorders the best ``rerank_top`` fused hits (the rerank
+        stage, ``finesim.search.rerank``): by default ``RERANK_TOP`` of them, none when the
+        preset weighs ``rerank`` already (fusion has used the cross-encoder)."""
         index = self.index
         if scoring not in (*SCORINGS, HYBRID):
             known = ", ".join((*SCORINGS, HYBRID))
@@ -95,22 +105,34 @@ class HybridSearcher:
                 candidates=candidates,
                 explain=explain,
                 include_self=include_self,
+                rerank=rerank,
+                rerank_top=rerank_top,
             )
         if facet is not None and facet not in FACETS:
             raise FinesimError(f"unknown facet {facet!r}; one of {', '.join(FACETS)}")
         if k < 1:
             raise FinesimError("k must be at least 1")
         chosen = self.preset(preset)
+        if chosen.reranks and rerank is None:
+            raise FinesimError(
+                f"preset {chosen.name or 'given'!r} weighs the term 'rerank': give a "
+                "cross-encoder to score it (rerank=, --rerank MODEL)"
+            )
+        top = rerank_depth(rerank, rerank_top, 0 if chosen.reranks else RERANK_TOP)
         asked = index.query(query, query_doc=query_doc, facet=facet, include_self=include_self)
+        if top or chosen.reranks:
+            query_text(index, asked)  # a query without text cannot be reranked: say so first
         terms_query = self.fusion_query(asked, chosen)
         with one_thread():
             budget = min(candidates or default_budget(HYBRID, k), len(index))
-            found = self.scored_pool(asked, terms_query, chosen, budget)
+            found = self.scored_pool(asked, terms_query, chosen, budget, rerank)
             if found is None:
                 return []
             pool, docs, scores = found
             why = explaining_term(chosen)
-            return top_hits(index, asked, pool, docs, scores, why=why, k=k, explain=explain)
+            wanted = max(k, top)
+            hits = top_hits(index, asked, pool, docs, scores, why=why, k=wanted, explain=explain)
+        return rerank_hits(index, asked, hits, rerank, top, k)
 
     def preset(self, preset: str | Preset | None) -> Preset:
         """The preset to use, once the index is known to have what hybrid scoring needs."""
@@ -132,17 +154,14 @@ class HybridSearcher:
         index = self.index
         assert index.wholes is not None
         joined = facet_text(asked.texts, asked.doc.labels, asked.facet)
-        if asked.paper is not None:
-            position = index.position(asked.paper)
-            text = whole_text(str(index.docs.get(position).get("title") or ""), asked.texts)
-        else:
-            text = " ".join(asked.texts)
+        text = whole_query_text(index, asked)
         wanted = ([] if asked.paper is not None else [text]) + (
             [joined] if "facet-text" in preset.terms else []
         )
         encoded = self._encode(wanted, "a text query or hybrid term 'facet-text'")
         title = None  # a text query has no title: its whole-text vector stands in
         if asked.paper is not None:
+            position = index.position(asked.paper)
             whole = index.wholes[position]
             if "title" in preset.terms:
                 title = self.titles([position])[0]
@@ -173,9 +192,15 @@ class HybridSearcher:
         return np.unique(np.concatenate(parts)).astype(np.int64)
 
     def scored_pool(
-        self, asked: SearchQuery, query: Query, preset: Preset, budget: int
+        self,
+        asked: SearchQuery,
+        query: Query,
+        preset: Preset,
+        budget: int,
+        reranker: Reranker | None = None,
     ) -> tuple[np.ndarray, list[Doc], np.ndarray] | None:
-        """Stage 2: the pool's documents and their fused scores (None: an empty pool)."""
+        """Stage 2: the pool's documents and their fused scores (None: an empty pool);
+        ``reranker`` scores the term ``rerank`` on the pool."""
         index = self.index
         assert index.wholes is not None
         pool = self.pool(query, asked.facet, preset, budget, asked.exclude)
@@ -187,8 +212,12 @@ class HybridSearcher:
         ]
         bm25 = self.bm25() if set(LEXICAL_TERMS) & set(preset.terms) else None
         titles = self.titles(pool) if "title" in preset.terms else None
-        found = Candidates(docs, [index.ids[p] for p in pool], bm25, titles)
-        scores, _ = hybrid_scores(query, found, preset, facet=asked.facet)
+        texts = [document_text(index, int(p)) for p in pool] if preset.reranks else []
+        found = Candidates(docs, [index.ids[p] for p in pool], bm25, titles, texts)
+        try:
+            scores, _ = hybrid_scores(query, found, preset, facet=asked.facet, reranker=reranker)
+        except ValueError as e:  # a reranker with more than one score
+            raise FinesimError(f"hybrid scoring: {e}") from None
         return pool, docs, scores
 
     # ---- what the searcher builds over the index (kept until documents are added) ------

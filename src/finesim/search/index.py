@@ -4,7 +4,8 @@ A search has two stages. Stage 1 asks faiss for the nearest sentence vectors of 
 sentence (of the chosen facet) and turns them into candidate papers (``candidates.stage_one``).
 Stage 2 scores those candidates exactly with the scorers of the CSFCube evaluator
 (``finesim.docsim.score_candidates``) on their stored sentence vectors, and explains each hit
-by its best aligned query/candidate sentence pairs.
+by its best aligned query/candidate sentence pairs. An optional third stage reorders the best
+hits with a cross-encoder (``rerank=``, ``finesim.search.rerank``).
 
 The index also keeps one whole-document (title + abstract) and one title vector per paper
 (``wholes.npy``, ``titles.npy``; indexes built before hybrid scoring lack them). Hybrid
@@ -29,6 +30,7 @@ from finesim._util.threads import one_thread
 from finesim.data.documents import Document
 from finesim.docsim import Doc, score_candidates
 from finesim.facets.tagger import FacetTagger, fill_labels
+from finesim.fusion.terms import Reranker
 from finesim.models.cache import encode_cached, sentence_vectors
 from finesim.models.encoder import Encoder
 from finesim.models.spec import EncoderSpec
@@ -39,6 +41,7 @@ from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
 from finesim.search.hits import Hit, Pair, top_hits
 from finesim.search.query import SearchQuery, make_query
+from finesim.search.rerank import query_text, rerank_depth, rerank_hits
 from finesim.search.saved import Saved
 from finesim.search.tombstones import Tombstones
 
@@ -396,6 +399,8 @@ class Index:
         candidates: int | None = None,
         explain: int = 3,
         include_self: bool = False,
+        rerank: Reranker | None = None,
+        rerank_top: int | None = None,
     ) -> list[Hit]:
         """The ``k`` papers most similar to a query on ``facet``, best first.
 
@@ -403,6 +408,8 @@ class Index:
         of an indexed paper (which is then left out of the results unless ``include_self``).
         ``candidates`` is the stage-1 budget: how many papers stage 2 scores exactly
         (default ``default_budget``). Each hit carries its ``explain`` best sentence pairs.
+        ``rerank``: a cross-encoder (``finesim.CrossEncoder``) that reorders the best
+        ``rerank_top`` hits of stage 2 (default ``RERANK_TOP``; ``finesim.search.rerank``).
         Scoring ``hybrid`` runs through ``finesim.HybridSearcher(index)``.
         """
         if scoring not in SCORINGS:
@@ -413,7 +420,10 @@ class Index:
             raise FinesimError(f"unknown scoring {scoring!r}; one of {', '.join(SCORINGS)}")
         if k < 1:
             raise FinesimError("k must be at least 1")
+        top = rerank_depth(rerank, rerank_top)
         asked = self.query(query, query_doc=query_doc, facet=facet, include_self=include_self)
+        if top:
+            query_text(self, asked)  # a query without text cannot be reranked: say so first
         with one_thread():
             budget = min(candidates or default_budget(scoring, k), len(self))
             vectors = asked.doc.restrict(facet)[0].vectors
@@ -422,7 +432,9 @@ class Index:
                 return []
             docs = self.docs_at(pool)
             scores, _ = score_candidates(asked.doc, docs, scoring, facet=facet)
-            return top_hits(self, asked, pool, docs, scores, why=scoring, k=k, explain=explain)
+            wanted = max(k, top)
+            hits = top_hits(self, asked, pool, docs, scores, why=scoring, k=wanted, explain=explain)
+        return rerank_hits(self, asked, hits, rerank, top, k)
 
     def stage_one_pool(
         self, vectors: np.ndarray, scoring: str, budget: int, exclude: int | None

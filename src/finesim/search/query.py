@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from finesim._util.errors import FinesimError
-from finesim.data.documents import FACETS, split_sentences
+from finesim.data.documents import FACETS, split_sentences, whole_text
 from finesim.docsim.docs import Doc
 
 if TYPE_CHECKING:
@@ -62,3 +62,11 @@ def make_query(
     vectors = index.encoder.encode(sentences, **task_options(index.encoder, "query"))
     labels = index.tagger.predict(vectors, sentences) if index.tagger is not None else None
     return SearchQuery(Doc(vectors, labels), sentences, facet)
+
+
+def whole_query_text(index: Index, asked: SearchQuery) -> str:
+    """The query's whole text: an indexed paper's title + abstract, a text's sentences."""
+    if asked.paper is not None:
+        title = str(index.docs.get(index.position(asked.paper)).get("title") or "")
+        return whole_text(title, asked.texts)
+    return " ".join(asked.texts)

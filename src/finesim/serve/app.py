@@ -35,6 +35,7 @@ from finesim.data.documents import split_sentences
 from finesim.docsim.scoring import unit
 from finesim.fusion.preset import Preset, preset_names, shipped_preset
 from finesim.search.hybrid import HYBRID
+from finesim.search.rerank import RERANK_TOP
 from finesim.serve.batcher import Batcher, QueueFull, Result
 from finesim.serve.metrics import CONTENT_TYPE
 from finesim.serve.middleware import ASGIApp, Guard, error_body
@@ -322,6 +323,27 @@ def _check_cost(service: Service, index: Any, body: SearchRequest, preset: Prese
         )
 
 
+def _check_rerank(service: Service, body: SearchRequest) -> None:
+    """422 naming 'rerank' / 'rerank_top' for a rerank stage this server cannot run."""
+    if body.rerank and service.reranker is None:
+        raise ApiError(
+            422, "field 'rerank': this server has no reranker (start it with --reranker MODEL)",
+            "rerank",
+        )  # fmt: skip
+    if body.rerank_top is not None and not body.rerank:
+        raise ApiError(422, "field 'rerank_top': applies with 'rerank': true only", "rerank_top")
+    most = service.limits.max_rerank_top
+    if body.rerank_top is not None and body.rerank_top > most:
+        raise ApiError(422, f"field 'rerank_top': at most {most}", "rerank_top")
+
+
+def _rerank_top(service: Service, body: SearchRequest) -> int | None:
+    """The hits the stage reorders: as asked, else the library's default within the limit."""
+    if not body.rerank:
+        return None
+    return body.rerank_top or min(RERANK_TOP, service.limits.max_rerank_top)
+
+
 async def search(service: Service, body: SearchRequest) -> dict[str, Any]:
     """``Index.search`` with its explanations, plus the sentences the page highlights; run
     on a search thread within the request's time budget."""
@@ -337,6 +359,7 @@ async def search(service: Service, body: SearchRequest) -> dict[str, Any]:
         raise ApiError(404, str(e.args[0])) from None
     preset = _preset(body.preset)
     _check_cost(service, index, body, preset)
+    _check_rerank(service, body)
     ticket = service.ticket()
     try:
         future = service.submit_search(ticket, lambda: _search(service, name, index, body, preset))
@@ -360,6 +383,8 @@ def _search(
             candidates=body.candidates,
             explain=body.explain,
             preset=preset,
+            rerank=service.batched_reranker() if body.rerank else None,
+            rerank_top=_rerank_top(service, body),
         )
     except LookupError as e:
         raise ApiError(404, str(e.args[0])) from None
@@ -376,6 +401,7 @@ def _search(
         "facet": body.facet,
         "scoring": body.scoring,
         "preset": body.preset,
+        "rerank": service.reranker_name if body.rerank else None,
         "note": note,
         "hits": _hits(index, hits),
     }

@@ -55,6 +55,9 @@ class SearchRequest(BaseModel):
     candidates: int | None = Field(None, ge=1, le=100_000)
     explain: int = Field(3, ge=0, le=20)
     preset: str | None = None  # hybrid scoring only: a shipped preset's name, never a path
+    # the rerank stage: the server's --reranker reorders the best rerank_top hits
+    rerank: bool = False
+    rerank_top: int | None = Field(None, ge=1)
 
 
 class RerankDocument(BaseModel):

@@ -66,6 +66,7 @@ class Limits:
     max_candidates: int = 10_000  # stage-2 candidates of one search
     max_search_cost: int = 20_000  # candidates x SCORER_COST of one search
     max_searches: int = 8  # searches running or waiting before 503 + Retry-After
+    max_rerank_top: int = 100  # hits a search's rerank stage may reorder (pairs scored)
     timeout: float = 30.0  # seconds a request may take before it is abandoned (0: no limit)
     cors_origins: tuple[str, ...] = ()  # origins of pages allowed to call the API ("*": any)
 
@@ -128,24 +129,44 @@ class BatchedEncoder:
             with self._batcher.lock:
                 return self._encoder.encode(texts, **options)
         single = isinstance(texts, str)
-        try:
-            future = self._batcher.submit([texts] if isinstance(texts, str) else list(texts))
-        except QueueFull:
-            raise Busy("the server is busy (request queue full); retry later") from None
-        ticket = _TICKET.get()
-        while True:  # wake up now and then to see whether the client is still there
-            left = None if ticket is None else ticket.left()
-            try:
-                vectors = future.result(timeout=0.1 if left is None else min(left, 0.1)).vectors
-                break
-            except FutureTimeout:
-                if ticket is not None:
-                    try:
-                        ticket.check()
-                    except TimedOut:
-                        future.cancel()
-                        raise
+        vectors = _through(self._batcher, [texts] if isinstance(texts, str) else list(texts))
         return vectors[0] if single else vectors
+
+
+class BatchedReranker:
+    """A search's rerank stage through the server's rerank batcher: its (query, document)
+    pairs queue with /v1/rerank's, scored by the one reranker the server loaded."""
+
+    def __init__(self, reranker: CrossEncoder, batcher: Batcher) -> None:
+        self._reranker, self._batcher = reranker, batcher
+
+    @property
+    def num_labels(self) -> int:
+        return self._reranker.num_labels
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return _through(self._batcher, list(pairs))[:, 0]
+
+
+def _through(batcher: Batcher, items: list[Any]) -> np.ndarray:
+    """``items`` through ``batcher``, waking now and then to see whether the search's
+    client (its ``Ticket``) is still there; a full queue is ``Busy``."""
+    try:
+        future = batcher.submit(items)
+    except QueueFull:
+        raise Busy("the server is busy (request queue full); retry later") from None
+    ticket = _TICKET.get()
+    while True:
+        left = None if ticket is None else ticket.left()
+        try:
+            return future.result(timeout=0.1 if left is None else min(left, 0.1)).vectors
+        except FutureTimeout:
+            if ticket is not None:
+                try:
+                    ticket.check()
+                except TimedOut:
+                    future.cancel()
+                    raise
 
 
 class Service:
@@ -328,11 +349,18 @@ class Service:
         future.add_done_callback(lambda _: self._search_slots.release())
         return future
 
+    def batched_reranker(self) -> BatchedReranker | None:
+        """The server's reranker for a search's rerank stage, through its batcher."""
+        if self.reranker is None or self.rerank_batcher is None:
+            return None
+        return BatchedReranker(self.reranker, self.rerank_batcher)
+
     def search(self, index: Index, query: str | None, query_doc: str | None, **options: Any) -> Any:
         """A search (``HybridSearcher.search``: any scoring), one at a time (its thread limits
         are process-wide); a text query is encoded through the batcher (``BatchedEncoder``), so
-        embeddings keep flowing meanwhile. A search whose ticket is spent when its turn comes
-        is not started."""
+        embeddings keep flowing meanwhile, and a rerank stage's pairs go through the rerank
+        batcher (``rerank=self.batched_reranker()``). A search whose ticket is spent when its
+        turn comes is not started."""
         if query_doc is not None:
             try:
                 index.position(query_doc)
