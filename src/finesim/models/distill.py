@@ -5,9 +5,9 @@ teacher alone, as ``[CLS] token [SEP]`` (whatever the teacher's template), and t
 sentence vector for it (its own pooling and Dense layers) becomes the token's row. The rows are
 then rotated and cut by PCA to ``dim``, and weighted by SIF (Arora et al. 2017) with a Zipf
 estimate of each token's frequency from its rank (the vocabulary's id order): frequent tokens
-("the", "of") get small vectors, so a text's mean is carried by its rarer words. The result is
-a sentence-transformers ``StaticEmbedding`` + ``Normalize`` model: a table lookup and a mean at
-run time, no transformer.
+("the", "of") get small vectors, so a text's mean is carried by its rarer words; the unknown
+token's row is zero. The result is a sentence-transformers ``StaticEmbedding`` + ``Normalize``
+model: a table lookup and a mean at run time, no transformer.
 
 Deterministic: no sampling anywhere (the PCA is an eigendecomposition, its signs fixed).
 """
@@ -115,6 +115,16 @@ def sif_weights(count: int, sif: float | None) -> np.ndarray:
     return sif / (sif + zipf / zipf.sum())
 
 
+def unknown_id(tokenizer: Tokenizer) -> int | None:
+    """The id of the tokenizer's unknown token ([UNK]), if its model has one.
+
+    Why: an unknown piece says nothing about a text, yet its row (the teacher's vector of
+    ``[CLS] [UNK] [SEP]``) would pull every text with one towards the same point. Its row is
+    zero, so it leaves the direction of a normalised mean as model2vec leaves it out."""
+    token = json.loads(tokenizer.to_str()).get("model", {}).get("unk_token")
+    return None if token is None else tokenizer.token_to_id(token)
+
+
 def _check(teacher: Encoder, settings: DistillSettings) -> TransformerTower:
     tower = teacher._route(None).tower
     if teacher.router is not None or not isinstance(tower, TransformerTower):
@@ -159,6 +169,9 @@ def distill_tower(
     rows = pca(vectors, settings.dim) * sif_weights(len(ids), settings.sif)[:, None]
     table = np.zeros((fast.get_vocab_size(), settings.dim), dtype=np.float32)
     table[ids] = rows
+    unknown = unknown_id(fast)
+    if unknown is not None:  # a zero row: unknown pieces drop out of a normalised mean
+        table[unknown] = 0.0
     record = {
         "teacher": teacher.source,
         "teacher_fingerprint": teacher.fingerprint(),
