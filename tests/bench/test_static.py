@@ -67,3 +67,47 @@ def test_unknown_names_fail_before_any_work():
         check(StaticBench(sts_tasks="sts17"))
     with pytest.raises(FinesimError, match="needs a --train-recipe"):
         check(StaticBench(train_recipe=""))
+
+
+def test_goals_and_table_from_the_figures():
+    from finesim.bench.static_report import goals, markdown
+
+    def system(kind, per_s, sts=None, cube=None):
+        out = {"kind": kind, "size_mb": 10.0, "speed": {"stsb": {"texts": 2000, "per_s": per_s}}}
+        if sts is not None:
+            out["quality"] = {
+                "sts_avg_spearman": sts,
+                "sts_avg_ci95": [sts - 1, sts + 1],
+                "sts_spearman": {"stsb": sts},
+                "csfcube_abstract": {"map": cube, "ndcg%20": cube + 20, "ci95": {}},
+            }
+        return out
+
+    result = {
+        "model": "m",
+        "dim": 8,
+        "torch_threads": 2,
+        "timing": "best of reps",
+        "reps": 3,
+        "machine": {"cpu": "c"},
+        "systems": {
+            "sentence-transformers": system("transformer", 100.0),
+            "finesim-static": system("static", 20_000.0, 60.0, 30.0),
+            "model2vec": system("static", 5_000.0, 61.0, 29.0),
+        },
+        "comparisons": {},
+    }
+    found = goals(result)
+    assert found["speedup_vs_sentence_transformers"]["finesim-static"]["stsb"] == {
+        "ratio": 200.0,
+        "goal_met": True,
+    }
+    assert found["speedup_vs_sentence_transformers"]["model2vec"]["stsb"]["goal_met"] is False
+    assert found["quality_vs_model2vec"]["finesim-static"] == {
+        "sts_avg_spearman": False,
+        "csfcube_map": True,
+        "csfcube_ndcg%20": True,
+    }
+    table = markdown(result)
+    assert "| finesim-static | 20,000 | 60.00 [59.00, 61.00] | 30.00 | 50.00 | 10.0 |" in table
+    assert "| sentence-transformers | 100 | - | - | - | 10.0 |" in table
