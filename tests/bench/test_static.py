@@ -41,7 +41,7 @@ def test_bench_static_on_a_tiny_teacher(cli, tiny_st, tmp_path, monkeypatch):
             assert set(quality["csfcube_abstract"]) == {"map", "ndcg%20", "ci95"}
     trained = result["systems"]["finesim-static-trained"]["build"]
     assert trained["steps"] == 3 and trained["recipe"] == "simcse-sup"
-    assert "lr=0.2" in trained["set"]
+    assert "lr=0.01" in trained["set"]
     assert result["systems"]["model2vec"]["parity_min_cos"] > 0.999
     assert result["systems"]["finesim-static"]["build"]["tokens"] > 0
     for pair in ("finesim-static - model2vec", "finesim-static-trained - model2vec"):

@@ -87,7 +87,9 @@ def markdown(result: Mapping[str, Any]) -> str:
         f"# finesim bench static: teacher {result['model']}, dim {result['dim']}",
         "",
         f"torch threads {result['torch_threads']}, {result['timing']} "
-        f"({result['reps']} reps); CPU {result['machine']['cpu']}.",
+        f"({result['reps']} reps); CPU {result['machine']['cpu']}."
+        if texts
+        else "Quality only: no speed measured.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
