@@ -355,3 +355,61 @@ def bench_rerank(
 
     parts = list(PARTS) if part == "all" else split_names(part)
     emit_json(run_rerank_bench(model, parts, epochs, max_steps, batch_size, test_limit), json_path)
+
+
+@bench_app.command("static")
+def bench_static(
+    model: BenchModelOpt = "minilm",
+    dim: Annotated[int, typer.Option(min=1, help="PCA width of every distilled model.")] = 256,
+    systems: Annotated[str, typer.Option(help="Systems, comma-separated.")] = (
+        "sentence-transformers,teacher,finesim-static,finesim-static-trained,st-static,model2vec"
+    ),
+    parts: Annotated[str, typer.Option(help="speed, quality or both.")] = "speed,quality",
+    texts: Annotated[str, typer.Option(help="Timed text sets: stsb, abstracts.")] = (
+        "stsb,abstracts"
+    ),
+    reps: Annotated[int, typer.Option(min=1, help="Interleaved repetitions (best).")] = 5,
+    batch_size: BatchOpt = 32,
+    static_batch_size: Annotated[int, typer.Option(min=1, help="Batch of static models.")] = 1024,
+    count: Annotated[int | None, typer.Option(min=1, help="Time the first N texts.")] = None,
+    sts_tasks: Annotated[str, typer.Option(help="STS tasks scored (all: the 7).")] = "all",
+    train_recipe: Annotated[
+        str, typer.Option(help="Recipe of the trained static model ('' for none).")
+    ] = "simcse-sup",
+    train_set: Annotated[
+        list[str] | None, typer.Option("--train-set", help="Override a training setting.")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the distilled and trained models here.")
+    ] = None,
+    threads: ThreadsOpt = 0,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """Static models (finesim distill, + training, model2vec) against their teacher:
+    sentences/s, STS, CSFCube abstract, size; JSON, and NAME.md beside --json."""
+    from finesim._util.atomic import atomic_path
+    from finesim.bench.static import StaticBench, check, run_static_bench
+    from finesim.bench.static_report import markdown
+
+    bench = StaticBench(
+        model=model,
+        dim=dim,
+        systems=split_names(systems),
+        parts=split_names(parts),
+        texts=split_names(texts),
+        reps=reps,
+        batch_size=batch_size,
+        static_batch_size=static_batch_size,
+        count=count,
+        sts_tasks=sts_tasks,
+        train_recipe=train_recipe,
+        train_set=list(train_set or []),
+        workdir=workdir,
+    )
+    check(bench)
+    set_threads(threads)
+    result = run_static_bench(bench)
+    emit_json(result, json_path)
+    if json_path is not None and str(json_path) != "-":
+        with atomic_path(json_path.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown(result), encoding="utf-8")

@@ -13,6 +13,7 @@ from finesim._util.errors import FinesimError
 from finesim.cli.adapt import adapt_command, whiten_command
 from finesim.cli.bench import bench_app
 from finesim.cli.demo import demo
+from finesim.cli.distill import distill_command
 from finesim.cli.encode import encode, info, similarity
 from finesim.cli.eval import eval_app, report_app
 from finesim.cli.export import export_command
@@ -48,6 +49,7 @@ app.command("rerank")(rerank_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
 app.command("whiten")(whiten_command)
+app.command("distill")(distill_command)
 app.command("export")(export_command)
 app.command("serve")(serve_command)
 app.add_typer(eval_app, name="eval")

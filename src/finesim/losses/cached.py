@@ -29,6 +29,8 @@ def embed(
     The order is fixed by the texts, so a GradCache replay draws the same dropout masks.
     """
     features, _ = encoder.tokenize(texts, max_length)
+    if "attention_mask" not in features:  # a static table: one flat bag of ids, no padding
+        return encoder(features)
     lengths = features["attention_mask"].sum(dim=1)
     order = torch.argsort(lengths, stable=True)
     parts = []
