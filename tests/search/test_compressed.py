@@ -13,7 +13,13 @@ from finesim.search.precision import choose_precision
 from finesim.search.rows import RowFile, dequantize, quantize
 from tests.helpers import index_of, jsonl, paper_records
 
-COMPRESSED = [("binary", "flat"), ("binary", "ivf"), ("binary", "hnsw"), ("pq", "flat"), ("pq", "ivf")]
+COMPRESSED = [
+    ("binary", "flat"),
+    ("binary", "ivf"),
+    ("binary", "hnsw"),
+    ("pq", "flat"),
+    ("pq", "ivf"),
+]
 TOPIC_DOCS = 8
 FACETS = ("background", "method", "result")
 
@@ -45,9 +51,7 @@ def top(index, qid, facet, scoring="min-l2", k=TOPIC_DOCS - 1):
 
 
 @pytest.mark.parametrize(("precision", "kind"), COMPRESSED)
-def test_compressed_first_stage_then_exact_rescoring_finds_the_exact_top_k(
-    data, precision, kind
-):
+def test_compressed_first_stage_then_exact_rescoring_finds_the_exact_top_k(data, precision, kind):
     docs, blocks, exact = data
     index = index_of(docs, blocks, precision=precision, kind=kind)
     assert type(index.ann) is CompressedAnn and index.ann.size == sum(map(len, blocks))
@@ -98,9 +102,7 @@ def test_save_open_round_trip_with_checksums_and_add_after_open(data, tmp_path, 
     manifest = store.read_manifest(tmp_path / "idx")
     assert manifest["precision"] == precision and manifest["kind"] == "ivf"
     assert manifest["first_stage"]["rescore"] >= 2 and manifest["first_stage"]["lists"] >= 1
-    assert {"ann.faiss", "ann.rows.i8", "ann.scales.f4", "ann.center.npy"} <= set(
-        manifest["files"]
-    )
+    assert {"ann.faiss", "ann.rows.i8", "ann.scales.f4", "ann.center.npy"} <= set(manifest["files"])
     opened = Index.open(tmp_path / "idx")
     assert [h.id for h in top(opened, "d5", "method")] == before
     opened.add_vectors(docs[200:], np.concatenate(blocks[200:]))  # appends to a private copy
