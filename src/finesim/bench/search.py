@@ -268,12 +268,14 @@ STAGES = {"build": build_stage, "query": query_stage, "recall": recall_stage}
 
 
 def _run_stage(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Run a stage in a fresh Python process, so its peak RSS is its own."""
+    """Run a stage in a fresh Python process, so its peak RSS is its own (and its temp files,
+    such as a compressed index's int8 rows before saving, in the bench's folder)."""
     proc = subprocess.run(
         [sys.executable, "-m", "finesim.bench.search", name, json.dumps(args)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "TMPDIR": str(Path(args["out"]).parent)},
     )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]

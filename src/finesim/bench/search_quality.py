@@ -48,12 +48,12 @@ SEARCH_K = 100
 NPROBE = 8  # of about 750 lists at this size: 1%, as at millions of papers
 
 
-def csfcube_index(encoder: Encoder, precision: str, kind: str) -> Index:
-    """All CSFCube papers (sentence, whole-text and title vectors from the cache) in an index."""
+def csfcube_index(encoder: Encoder, precision: str, kind: str, hybrid: bool = True) -> Index:
+    """All CSFCube papers (sentence vectors, and for ``hybrid`` whole-text and title vectors,
+    from the embedding cache) in an index."""
     papers = load_papers()
-    docs = embed_papers(encoder, papers, whole=True)
+    docs = embed_papers(encoder, papers, whole=hybrid)
     documents = [p.document() for p in papers.values()]
-    titles = encode_cached(encoder, [d.title for d in documents], task="document")
     index = Index.new(
         encoder.dim,
         model=encoder.source,
@@ -64,8 +64,12 @@ def csfcube_index(encoder: Encoder, precision: str, kind: str) -> Index:
         spec=encoder.spec,
     )
     vectors = np.concatenate([docs[d.id].vectors for d in documents])
-    wholes = np.stack([np.asarray(docs[d.id].whole) for d in documents])
-    index.add_vectors(documents, vectors, wholes, np.asarray(titles, np.float32))
+    if hybrid:
+        wholes = np.stack([np.asarray(docs[d.id].whole) for d in documents])
+        titles = encode_cached(encoder, [d.title for d in documents], task="document")
+        index.add_vectors(documents, vectors, wholes, np.asarray(titles, np.float32))
+    else:
+        index.add_vectors(documents, vectors)
     index.search_params["nprobe"] = NPROBE
     index.use(encoder)
     return index
@@ -133,8 +137,13 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     return {g: {m: result[g][m] for m in ("map", "ndcg%20")} for g in (*FACETS, "all")}
 
 
-def quality(encoder: Encoder, settings: Sequence[tuple[str, str]] = SETTINGS) -> dict[str, Any]:
-    """The figures of every scoring through every (precision, kind), against the exact index."""
+def quality(
+    encoder: Encoder,
+    settings: Sequence[tuple[str, str]] = SETTINGS,
+    scorings: Sequence[str] = SCORINGS,
+) -> dict[str, Any]:
+    """The figures of every scoring through every (precision, kind), against the exact index
+    (the first setting)."""
     out: dict[str, Any] = {
         "benchmark": "finesim bench search --part quality",
         "model": encoder.source,
@@ -147,7 +156,7 @@ def quality(encoder: Encoder, settings: Sequence[tuple[str, str]] = SETTINGS) ->
     exact: dict[str, Any] = {}
     for precision, kind in settings:
         start = time.perf_counter()
-        index = csfcube_index(encoder, precision, kind)
+        index = csfcube_index(encoder, precision, kind, hybrid="hybrid" in scorings)
         searcher = HybridSearcher(index)
         entry: dict[str, Any] = {
             "precision": precision,
@@ -158,7 +167,7 @@ def quality(encoder: Encoder, settings: Sequence[tuple[str, str]] = SETTINGS) ->
             "build_seconds": time.perf_counter() - start,
             "scorings": {},
         }
-        for scoring in SCORINGS:
+        for scoring in scorings:
             pooled, searched, tops = rankings(searcher, scoring)
             pool_fig, search_fig = score_rankings(pooled), score_rankings(searched)
             row: dict[str, Any] = {"pool": figures(pool_fig), "search": figures(search_fig)}

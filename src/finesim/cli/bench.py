@@ -64,6 +64,16 @@ def bench_search(
         ),
     ] = "scale",
     model: ModelOpt = "minilm",
+    scorings: Annotated[
+        str, typer.Option(help="--part quality: comma-separated scorings (hybrid: default preset).")
+    ] = "min-l2,max-sim,hybrid",
+    settings: Annotated[
+        str | None,
+        typer.Option(
+            help="--part quality: comma-separated precision-kind pairs, the exact one first "
+            "(default: float32-flat,float16-flat,int8-flat,binary-flat,binary-ivf,pq-ivf)."
+        ),
+    ] = None,
     json_out: JsonPathOpt = None,
 ) -> None:
     """Build an index of a synthetic corpus, time faceted queries and measure their recall;
@@ -71,9 +81,19 @@ def bench_search(
     if part not in ("scale", "quality"):
         raise FinesimError(f"unknown --part {part!r}; use scale or quality")
     if part == "quality":
-        from finesim.bench.search_quality import quality
+        from finesim.bench.search_quality import SCORINGS, SETTINGS, quality
 
-        emit_json(quality(load_encoder(model)), json_out)
+        chosen = split_names(scorings)
+        for name in chosen:
+            if name not in SCORINGS:
+                raise FinesimError(f"unknown scoring {name!r}; one of {', '.join(SCORINGS)}")
+        pairs: list[tuple[str, str]] = list(SETTINGS)
+        if settings is not None:
+            split = [name.split("-", 1) for name in split_names(settings)]
+            if any(len(pair) != 2 for pair in split):
+                raise FinesimError(f"--settings: not precision-kind pairs: {settings!r}")
+            pairs = [(a, b) for a, b in split]
+        emit_json(quality(load_encoder(model), pairs, chosen), json_out)
         return
     from finesim.bench.search import run_bench
 
