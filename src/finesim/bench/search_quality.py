@@ -48,7 +48,9 @@ SEARCH_K = 100
 NPROBE = 8  # of about 750 lists at this size: 1%, as at millions of papers
 
 
-def csfcube_index(encoder: Encoder, precision: str, kind: str, hybrid: bool = True) -> Index:
+def csfcube_index(
+    encoder: Encoder, precision: str, kind: str, hybrid: bool = True, nprobe: int = NPROBE
+) -> Index:
     """All CSFCube papers (sentence vectors, and for ``hybrid`` whole-text and title vectors,
     from the embedding cache) in an index."""
     papers = load_papers()
@@ -70,7 +72,7 @@ def csfcube_index(encoder: Encoder, precision: str, kind: str, hybrid: bool = Tr
         index.add_vectors(documents, vectors, wholes, np.asarray(titles, np.float32))
     else:
         index.add_vectors(documents, vectors)
-    index.search_params["nprobe"] = NPROBE
+    index.search_params["nprobe"] = nprobe
     index.use(encoder)
     return index
 
@@ -141,6 +143,7 @@ def quality(
     encoder: Encoder,
     settings: Sequence[tuple[str, str]] = SETTINGS,
     scorings: Sequence[str] = SCORINGS,
+    nprobe: int = NPROBE,
 ) -> dict[str, Any]:
     """The figures of every scoring through every (precision, kind), against the exact index
     (the first setting)."""
@@ -156,13 +159,13 @@ def quality(
     exact: dict[str, Any] = {}
     for precision, kind in settings:
         start = time.perf_counter()
-        index = csfcube_index(encoder, precision, kind, hybrid="hybrid" in scorings)
+        index = csfcube_index(encoder, precision, kind, "hybrid" in scorings, nprobe)
         searcher = HybridSearcher(index)
         entry: dict[str, Any] = {
             "precision": precision,
             "kind": index.ann.kind,
             "first_stage": index.ann.describe() or "faiss codec as float32/float16/int8",
-            "nprobe": NPROBE if index.ann.kind == "ivf" else None,
+            "nprobe": nprobe if index.ann.kind == "ivf" else None,
             "sentence_vectors": index.ann.size,
             "build_seconds": time.perf_counter() - start,
             "scorings": {},

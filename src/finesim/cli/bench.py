@@ -81,7 +81,7 @@ def bench_search(
     if part not in ("scale", "quality"):
         raise FinesimError(f"unknown --part {part!r}; use scale or quality")
     if part == "quality":
-        from finesim.bench.search_quality import SCORINGS, SETTINGS, quality
+        from finesim.bench.search_quality import NPROBE, SCORINGS, SETTINGS, quality
 
         chosen = split_names(scorings)
         for name in chosen:
@@ -93,7 +93,7 @@ def bench_search(
             if any(len(pair) != 2 for pair in split):
                 raise FinesimError(f"--settings: not precision-kind pairs: {settings!r}")
             pairs = [(a, b) for a, b in split]
-        emit_json(quality(load_encoder(model), pairs, chosen), json_out)
+        emit_json(quality(load_encoder(model), pairs, chosen, nprobe or NPROBE), json_out)
         return
     from finesim.bench.search import run_bench
 
