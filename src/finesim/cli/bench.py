@@ -30,11 +30,15 @@ bench_app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=Tr
 
 @bench_app.command("search")
 def bench_search(
-    docs: Annotated[int, typer.Option("--docs", min=1, help="Documents in the corpus.")] = 100_000,
+    docs: Annotated[
+        int, typer.Option("--docs", "--papers", min=1, help="Documents in the corpus.")
+    ] = 100_000,
     sentences: Annotated[
         int | None, typer.Option(help="Sentence vectors in all (default: 8 a document).")
     ] = None,
-    precision: Annotated[str, typer.Option(help="float32, float16 or int8.")] = "float16",
+    precision: Annotated[
+        str, typer.Option(help="float32, float16, int8, binary or pq.")
+    ] = "float16",
     kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivf.")] = "auto",
     source: Annotated[
         str,
@@ -47,9 +51,51 @@ def bench_search(
     workdir: Annotated[
         Path | None, typer.Option(help="Folder for the temporary index (default: system temp).")
     ] = None,
+    nprobe: Annotated[
+        int | None, typer.Option(min=1, help="Lists probed by ivf kinds (default: 32).")
+    ] = None,
+    recall_queries: Annotated[
+        int, typer.Option(min=0, help="Queries whose exact top 100 is computed (0: none).")
+    ] = 20,
+    part: Annotated[
+        str,
+        typer.Option(
+            help="scale (the synthetic corpus) or quality (CSFCube figures through each "
+            "precision, with --model; the other options do not apply)."
+        ),
+    ] = "scale",
+    model: ModelOpt = "minilm",
+    scorings: Annotated[
+        str, typer.Option(help="--part quality: comma-separated scorings (hybrid: default preset).")
+    ] = "min-l2,max-sim,hybrid",
+    settings: Annotated[
+        str | None,
+        typer.Option(
+            help="--part quality: comma-separated precision-kind pairs, the exact one first "
+            "(default: float32-flat,float16-flat,int8-flat,binary-flat,binary-ivf,pq-ivf)."
+        ),
+    ] = None,
     json_out: JsonPathOpt = None,
 ) -> None:
-    """Build an index of a synthetic corpus and time faceted queries; prints JSON."""
+    """Build an index of a synthetic corpus, time faceted queries and measure their recall;
+    or (--part quality) CSFCube figures through each index precision. Prints JSON."""
+    if part not in ("scale", "quality"):
+        raise FinesimError(f"unknown --part {part!r}; use scale or quality")
+    if part == "quality":
+        from finesim.bench.search_quality import NPROBE, SCORINGS, SETTINGS, quality
+
+        chosen = split_names(scorings)
+        for name in chosen:
+            if name not in SCORINGS:
+                raise FinesimError(f"unknown scoring {name!r}; one of {', '.join(SCORINGS)}")
+        pairs: list[tuple[str, str]] = list(SETTINGS)
+        if settings is not None:
+            split = [name.split("-", 1) for name in split_names(settings)]
+            if any(len(pair) != 2 for pair in split):
+                raise FinesimError(f"--settings: not precision-kind pairs: {settings!r}")
+            pairs = [(a, b) for a, b in split]
+        emit_json(quality(load_encoder(model), pairs, chosen, nprobe or NPROBE), json_out)
+        return
     from finesim.bench.search import run_bench
 
     result = run_bench(
@@ -63,6 +109,8 @@ def bench_search(
         scoring=scoring,
         k=k,
         workdir=workdir,
+        nprobe=nprobe,
+        recall_queries=recall_queries,
     )
     emit_json(result, json_out)
 

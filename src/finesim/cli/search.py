@@ -75,7 +75,12 @@ def index_build(
     out: Annotated[Path, typer.Option("--out", "-o", help="The index folder to write.")],
     model: ModelOpt = "minilm",
     precision: Annotated[
-        str, typer.Option(help="Stored vectors: float32, float16 or int8.")
+        str,
+        typer.Option(
+            help="Stored vectors: float32, float16, int8 (in RAM); binary (sign-bit codes) or "
+            "pq (IVF-PQ codes) in RAM, rescored from int8 copies on disk; auto: by size and "
+            "the memory available (says what it chose).",
+        ),
     ] = "float32",
     kind: Annotated[str, typer.Option(help="auto (by size), flat (exact), hnsw or ivf.")] = "auto",
     tagger: TaggerOpt = "shipped",
@@ -84,6 +89,8 @@ def index_build(
     truncate_dim: Annotated[
         int | None,
         typer.Option(
+            "--truncate-dim",
+            "--dim",
             min=1,
             help="Index the first N components of each vector (Matryoshka models); recorded "
             "in the index, so its queries are encoded the same way.",
@@ -96,12 +103,13 @@ def index_build(
     json_out: JsonFlag = False,
 ) -> None:
     """Index the sentences of a documents file or library (written atomically)."""
-    from finesim.search.ann import choose_kind, factory_string
+    from finesim.search.ann import check_precision, choose_kind
     from finesim.search.index import Index
 
     on_ray = ray_options(engine, address, workers)
     choose_kind(kind, 0)
-    factory_string("flat", precision, 0)
+    if precision != "auto":
+        check_precision(precision)
     if out.exists() and not overwrite:
         raise FinesimError(f"{out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
@@ -123,6 +131,8 @@ def index_build(
             tagger=head,
             batch_size=batch_size,
         )
+    if index.precision_note is not None:
+        typer.echo(f"finesim: {index.precision_note}", err=True)
     index.save(out, overwrite=overwrite)
     _report(index, "indexed", len(documents), json_out)
 

@@ -9,7 +9,8 @@ L2, the metric of min-l2; for unit vectors L2 order is cosine order too.
 - ``ivf``: inverted lists around k-means centroids; quickest to build at very large sizes.
 
 Precision: ``float32`` (exact vectors), ``float16`` (half the memory, ~1e-4 error) or ``int8``
-(a quarter, per-dimension ranges learnt from the first vectors added).
+(a quarter, per-dimension ranges learnt from the first vectors added). ``binary`` and ``pq``
+keep only codes in RAM and their rescoring vectors on disk (``finesim.search.codes``).
 """
 
 from __future__ import annotations
@@ -22,22 +23,34 @@ import numpy as np
 
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
+from finesim.search.codes import COMPRESSED, CompressedAnn
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
-PRECISIONS = ("float32", "float16", "int8")
+PRECISIONS = ("float32", "float16", "int8", *COMPRESSED)
 FLAT_LIMIT = 50_000  # brute force over more takes tens of ms a query sentence on 2 cores
+BINARY_FLAT_LIMIT = 1_000_000  # Hamming over 48-byte codes: a few ms a query sentence
 IVF_LIMIT = 5_000_000
 HNSW_LINKS = 32
 ADD_BLOCK = 100_000  # vectors added to faiss at a time (progress is reported between)
 CODECS = {"float32": "Flat", "float16": "SQfp16", "int8": "SQ8"}
 
 
-def choose_kind(kind: str, expected: int) -> str:
-    """``auto`` picks by the number of sentence vectors expected."""
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise FinesimError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def choose_kind(kind: str, expected: int, precision: str = "float32") -> str:
+    """``auto`` picks by the number of sentence vectors expected (and the precision: codes
+    are searched by brute force longer, and have no graph)."""
     if kind not in KINDS:
         raise FinesimError(f"unknown index kind {kind!r}; one of {', '.join(KINDS)}")
     if kind != "auto":
         return kind
+    if precision in COMPRESSED:
+        limit = BINARY_FLAT_LIMIT if precision == "binary" else FLAT_LIMIT
+        return "flat" if expected <= limit else "ivf"
     if expected <= FLAT_LIMIT:
         return "flat"
     return "hnsw" if expected <= IVF_LIMIT else "ivf"
@@ -45,8 +58,8 @@ def choose_kind(kind: str, expected: int) -> str:
 
 def factory_string(kind: str, precision: str, expected: int) -> str:
     """The faiss ``index_factory`` description, e.g. ``HNSW32,SQfp16``."""
-    if precision not in PRECISIONS:
-        raise FinesimError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    if check_precision(precision) in COMPRESSED:
+        raise FinesimError(f"precision {precision!r} is not a faiss codec (finesim.search.codes)")
     codec = CODECS[precision]
     if kind == "flat":
         return codec
@@ -57,6 +70,20 @@ def factory_string(kind: str, precision: str, expected: int) -> str:
         lists = max(1, min(int(4 * math.sqrt(max(expected, 1))), max(expected, 1) // 39))
         return f"IVF{lists},{codec}"
     raise FinesimError(f"unknown index kind {kind!r}; one of {', '.join(KINDS[1:])}")
+
+
+def create_ann(dim: int, kind: str, precision: str, expected: int) -> Ann | CompressedAnn:
+    """An empty index of ``kind`` (not ``auto``) at ``precision``."""
+    if check_precision(precision) in COMPRESSED:
+        return CompressedAnn(dim, kind, precision, expected)
+    return Ann.create(dim, kind, precision, expected)
+
+
+def load_ann(path: Path, kind: str, precision: str, dim: int) -> Ann | CompressedAnn:
+    """The index saved at ``path`` (compressed ones keep their rows beside it)."""
+    if precision in COMPRESSED:
+        return CompressedAnn.load(path, kind, precision, dim)
+    return Ann.load(path, kind)
 
 
 class Ann:
@@ -127,6 +154,19 @@ class Ann:
             params = faiss.SearchParameters(sel=sel) if sel is not None else None  # type: ignore[call-arg]
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return self.index.search(q, k, params=params)
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records of the structure beyond kind and precision: nothing."""
+        return {}
+
+    def emptied(self) -> Ann:
+        """A copy without vectors but with what it learnt (int8 ranges, IVF centroids and its
+        direct map), so that vectors added again get the codes they had."""
+        import faiss
+
+        fresh = faiss.clone_index(self.index)
+        fresh.reset()
+        return Ann(fresh, self.kind)
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors (decoded from float16/int8) of sentence ``ids``."""

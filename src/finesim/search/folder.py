@@ -22,7 +22,7 @@ from finesim._util.errors import FinesimError
 from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim.facets.tagger import FacetTagger
 from finesim.search import saved, store
-from finesim.search.ann import Ann
+from finesim.search.ann import load_ann
 from finesim.search.docstore import TEXTS, DocStore
 from finesim.search.saved import Saved
 from finesim.search.tombstones import Tombstones
@@ -112,6 +112,8 @@ def manifest(index: Index) -> dict[str, Any]:
         "wholes": WHOLES if index.wholes is not None else None,
         "titles": TITLES if index.titles is not None else None,
     }
+    if index.ann.describe():  # compressed: codes, rescoring rows (absent before them)
+        out["first_stage"] = index.ann.describe()
     if index.spec is not None:
         out["encoder"] = index.spec.to_json()
     return out
@@ -135,11 +137,11 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         search = {key: int(search[key]) for key in ("ef_search", "nprobe") if key in search}
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise FinesimError(f"{folder / store.MANIFEST}: incomplete manifest ({e})") from None
-    ann = Ann.load(folder / ANN, kind)
+    ann = load_ann(folder / ANN, kind, precision, dim)
     ids = _load(folder / IDS, lambda p: json.loads(p.read_text(encoding="utf-8")))
     doc_start = _load(folder / STARTS, np.load)
     labels = _load(folder / LABEL_FILE, np.load)
-    means = _load(folder / MEANS, np.load)
+    means = _load(folder / MEANS, lambda p: np.load(p, mmap_mode="r"))  # mean-vec only
     _agree(folder / ANN, ann.size == n_sent and ann.dim == dim)
     _agree(folder / IDS, isinstance(ids, list) and len(ids) == n_docs)
     _agree(folder / STARTS, len(doc_start) == n_docs + 1 and int(doc_start[-1]) == n_sent)
@@ -159,7 +161,7 @@ def read(folder: Path, *, verify: bool = True) -> dict[str, Any]:
         "ids": [str(i) for i in ids],
         "doc_start": doc_start.astype(np.int64),
         "labels": labels.astype(np.int8),
-        "means": means.astype(np.float32),
+        "means": np.asarray(means, dtype=np.float32),
         # absent from indexes saved before hybrid scoring / before the title term
         "wholes": _vectors(folder, meta, "wholes", WHOLES, (n_docs, ann.dim)),
         "titles": _vectors(folder, meta, "titles", TITLES, (n_docs, ann.dim)),

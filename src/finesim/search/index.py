@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,14 +36,18 @@ from finesim.models.encoder import Encoder
 from finesim.models.spec import EncoderSpec
 from finesim.search import docvectors as dv
 from finesim.search import folder
-from finesim.search.ann import Ann, choose_kind, factory_string
+from finesim.search.ann import Ann, check_precision, choose_kind, create_ann
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
 from finesim.search.hits import Hit, Pair, top_hits
+from finesim.search.precision import choose_precision
 from finesim.search.query import SearchQuery, make_query
 from finesim.search.rerank import query_text, rerank_depth, rerank_hits
 from finesim.search.saved import Saved
 from finesim.search.tombstones import Tombstones
+
+if TYPE_CHECKING:
+    from finesim.search.codes import CompressedAnn
 
 SCORINGS = ("min-l2", "max-sim", "ot", "mean-vec")
 __all__ = ["SCORINGS", "Hit", "Index", "Pair", "default_budget"]
@@ -68,7 +72,7 @@ class Index:
 
     def __init__(
         self,
-        ann: Ann,
+        ann: Ann | CompressedAnn,
         *,
         model: str,
         fingerprint: str,
@@ -110,6 +114,7 @@ class Index:
         self.spec = spec  # how to build the index's model (None: an index saved before it)
         self.path: Path | None = None
         self.saved: Saved | None = None  # the folder it was read from or saved to, if unchanged
+        self.precision_note: str | None = None  # why ``precision='auto'`` chose (new only)
 
     # ---- building ----------------------------------------------------------------------
 
@@ -126,12 +131,13 @@ class Index:
         tagger: FacetTagger | None = None,
         spec: EncoderSpec | None = None,
     ) -> Index:
-        """An empty index; ``expected`` (sentence vectors) lets ``kind='auto'`` choose."""
-        chosen = choose_kind(kind, expected)
-        factory_string(chosen, precision, expected)  # validates precision
-        ann = Ann.create(dim, chosen, precision, expected)
+        """An empty index; ``expected`` (sentence vectors) lets ``kind='auto'`` and
+        ``precision='auto'`` choose (the latter says why in ``precision_note``)."""
+        precision, note = choose_precision(precision, expected, dim)
+        chosen = choose_kind(kind, expected, check_precision(precision))
+        ann = create_ann(dim, chosen, precision, expected)
         empty = np.zeros((0, dim), dtype=np.float32)
-        return cls(
+        index = cls(
             ann,
             model=model,
             fingerprint=fingerprint,
@@ -141,6 +147,8 @@ class Index:
             tagger=tagger,
             spec=spec,
         )
+        index.precision_note = note
+        return index
 
     @classmethod
     def build(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from finesim._util.errors import FinesimError
-from finesim.search.ann import ADD_BLOCK, Ann
+from finesim.search.ann import ADD_BLOCK
 from finesim.search.tombstones import Tombstones
 
 if TYPE_CHECKING:
@@ -60,23 +60,13 @@ def sentence_rows(doc_start: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return (np.arange(int(sizes.sum()), dtype=np.int64) + offsets).astype(np.int64)
 
 
-def emptied(ann: Ann) -> Ann:
-    """A copy of ``ann`` without vectors but with what it learnt (int8 ranges, IVF centroids
-    and its direct map), so that vectors added again get the codes they had."""
-    import faiss
-
-    fresh = faiss.clone_index(ann.index)
-    fresh.reset()
-    return Ann(fresh, ann.kind)
-
-
 def compact(index: Index) -> Index:
     """A new ``Index`` (same path and model) holding only the live papers of ``index``."""
     if not len(index.tombstones):
         return index
     keep = index.tombstones.live(len(index.ids))
     rows = sentence_rows(index.doc_start, keep)
-    ann = emptied(index.ann)
+    ann = index.ann.emptied()
     for start in range(0, len(rows), ADD_BLOCK):  # decoded vectors, re-encoded as they were
         ann.add(index.ann.reconstruct(rows[start : start + ADD_BLOCK]))
     sizes = np.diff(index.doc_start)[keep]
