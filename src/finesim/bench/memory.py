@@ -49,6 +49,30 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def run_child(
+    command: list[str], log_path: Path, sample_every_s: float
+) -> tuple[subprocess.Popen[bytes], float, float, list[tuple[float, float]], str]:
+    """Run ``command`` to its end: the child, its seconds, its peak RSS (MB, from the
+    kernel's own account: ``wait4``), RSS samples every ``sample_every_s`` and its output."""
+    start = time.perf_counter()
+    samples: list[tuple[float, float]] = []
+    with open(log_path, "w+") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            rss = _rss_mb(child.pid)
+            if rss is not None:
+                samples.append((round(time.perf_counter() - start, 1), round(rss, 1)))
+            time.sleep(sample_every_s)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        messages = log.read()
+    seconds = time.perf_counter() - start
+    return child, seconds, round(usage.ru_maxrss / 1024, 1), samples, messages
+
+
 def run_memory_bench(
     model: str = "minilm",
     backend: str = "onnx-int8",
@@ -68,22 +92,9 @@ def run_memory_bench(
         write_lines(source, lines)
         command = [sys.executable, "-m", "finesim", "encode", "-m", model, "--backend", backend]
         command += ["-i", str(source), "-o", str(output), "--batch-size", str(batch_size)]
-        start = time.perf_counter()
-        samples: list[tuple[float, float]] = []
-        with open(Path(tmp) / "log", "w+") as log:
-            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            while True:
-                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-                if pid:
-                    break
-                rss = _rss_mb(child.pid)
-                if rss is not None:
-                    samples.append((round(time.perf_counter() - start, 1), round(rss, 1)))
-                time.sleep(sample_every_s)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            log.seek(0)
-            messages = log.read()
-        seconds = time.perf_counter() - start
+        child, seconds, peak, samples, messages = run_child(
+            command, Path(tmp) / "log", sample_every_s
+        )
         if child.returncode != 0:
             raise FinesimError(f"finesim encode failed: {messages.strip()[-500:]}")
         size = output.stat().st_size
@@ -95,7 +106,7 @@ def run_memory_bench(
         "output_mb": round(size / 2**20, 3),
         "seconds": round(seconds, 1),
         "per_s": round(lines / seconds, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak,
         "rss_samples_mb": samples,
         "message": messages.strip().splitlines()[-1] if messages.strip() else "",
     }

@@ -329,6 +329,23 @@ def bench_serve_peer(
     emit_json(result, json_path)
 
 
+@bench_app.command("mine")
+def bench_mine(
+    model: BenchModelOpt = "minilm",
+    backend: BackendOpt = "onnx-int8",
+    corpus: Annotated[int, typer.Option(min=10, help="Texts in the constructed corpus.")] = 200_000,
+    pairs: Annotated[int, typer.Option(min=1, help="STS-B train pairs (score >= 4).")] = 1000,
+    num_negatives: Annotated[int, typer.Option(min=1)] = 3,
+    json_path: JsonPathOpt = None,
+) -> None:
+    """finesim mine negatives over a constructed corpus in a child process: time, peak RSS."""
+    from finesim.bench.mine import run_mine_bench
+
+    if json_path is not None and not json_path.parent.is_dir():
+        raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
+    emit_json(run_mine_bench(model, backend, corpus, pairs, num_negatives), json_path)
+
+
 @bench_app.command("soak")
 def bench_soak(
     model: BenchModelOpt = "minilm",

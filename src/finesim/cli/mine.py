@@ -10,7 +10,7 @@ import typer
 
 from finesim._util.errors import FinesimError
 from finesim.cli.common import load_encoder
-from finesim.cli.options import BatchOpt, ModelOpt, OverwriteOpt
+from finesim.cli.options import BackendOpt, BatchOpt, ModelOpt, OverwriteOpt
 
 Opt = typer.Option
 
@@ -44,6 +44,7 @@ def negatives_command(
         bool, Opt(help="Add negative_score and positive_score fields.")
     ] = False,
     batch_size: BatchOpt = 32,
+    backend: BackendOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Mine hard negatives as sentence-transformers' mine_hard_negatives does, over a faiss
@@ -76,7 +77,7 @@ def negatives_command(
         batch_size=batch_size,
     )
     options.check()
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, backend=backend)
     written = 0
     with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8") as f:
         for triple in mine(encoder, pair_texts, texts, options):
