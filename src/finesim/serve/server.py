@@ -16,10 +16,17 @@ from finesim._util.errors import FinesimError
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``; a one-line error when it is taken."""
+    """A listening socket on ``host:port``; a one-line error when it is taken.
+
+    The protocol is named (``IPPROTO_TCP``), and ``TCP_NODELAY`` set, which the accepted
+    connections inherit: asyncio turns Nagle's algorithm off only for sockets whose ``proto``
+    says TCP, and with it on every response (headers, then body, two writes) waited ~40 ms
+    for the client's delayed ACK (measured: /healthz 44 ms a request, /v1/embeddings capped
+    near 130 requests/s with 8 clients)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
