@@ -39,7 +39,7 @@ from finesim._util.errors import FinesimError
 from finesim.bench.machine import machine_summary
 from finesim.bench.memory import _rss_mb
 from finesim.bench.serve import run_load
-from finesim.bench.soak import Server
+from finesim.bench.soak import Server, stop_child
 from finesim.bench.texts import bench_texts
 from finesim.models import registry
 
@@ -162,13 +162,7 @@ class Infinity:
         return round(_rss_mb(self.process.pid) or 0.0, 1)
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+        stop_child(self.process, self.log)
 
 
 def _vectors(url: str, path: str, name: str, texts: list[str]) -> np.ndarray:

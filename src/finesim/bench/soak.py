@@ -44,6 +44,17 @@ SCORINGS = ("min-l2", "max-sim", "mean-vec", "ot", "hybrid")
 FACETS = (None, "background", "method", "result")
 
 
+def stop_child(process: subprocess.Popen[str] | None, log: Any) -> None:
+    """Terminate a child server (killed after 60 s) and close its log."""
+    if process is not None:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    log.close()
+
+
 class Server:
     """``finesim serve`` in a child process on a free port: ``with Server(args) as url``."""
 
@@ -78,13 +89,7 @@ class Server:
         return round(rss or 0.0, 1)
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+        stop_child(self.process, self.log)
 
 
 class Client:

@@ -24,6 +24,7 @@ import numpy as np
 from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.search.codes import COMPRESSED, CompressedAnn
+from finesim.search.knobs import search_params
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 PRECISIONS = ("float32", "float16", "int8", *COMPRESSED)
@@ -143,15 +144,9 @@ class Ann:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Squared L2 distances and ids (-1 where fewer than ``k`` were found), nearest first;
         ``sel``: a faiss ``IDSelector`` of the ids it may return (None: all)."""
-        import faiss
 
         k = max(1, min(k, self.size))
-        if self.kind == "hnsw":
-            params: Any = faiss.SearchParametersHNSW(efSearch=max(ef_search, k), sel=sel)  # type: ignore[attr-defined]
-        elif self.kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=nprobe, sel=sel)  # type: ignore[call-arg]
-        else:
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None  # type: ignore[call-arg]
+        params = search_params(self.kind, max(ef_search, k), nprobe, sel)
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return self.index.search(q, k, params=params)
 

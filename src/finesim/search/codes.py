@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim.search.knobs import search_params
 from finesim.search.rows import RowFile
 
 COMPRESSED = ("binary", "pq")
@@ -175,22 +176,16 @@ class CompressedAnn:
         ``sel``: a tombstones ``IDSelectorBitmap`` (its ``keep_alive`` bitmap: bit i set for a
         live sentence i); applied to the codes' candidates before rescoring, since faiss's
         binary indexes take no search parameters."""
-        import faiss
 
         q = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(k, self.size))
         fetch = min(self.size, k * RESCORE[self.precision])
-        if self.kind == "ivf":
-            params: Any = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
-        elif self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, fetch))  # type: ignore[attr-defined]
-        else:
-            params = None
         if self.precision == "binary":
-            if params is not None:  # faiss's binary indexes take their knobs as fields
+            if self.kind != "flat":  # faiss's binary indexes take their knobs as fields
                 self._set_knobs(nprobe, max(ef_search, fetch))
             _, found = self.codes.search(sign_bits(q, self.center), fetch)
         else:
+            params = search_params(self.kind, max(ef_search, fetch), nprobe)
             _, found = self.codes.search(q, fetch, params=params)
         distances = np.full((len(q), k), np.inf, dtype=np.float32)
         ids = np.full((len(q), k), -1, dtype=np.int64)
