@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tests.helpers import build_tiny_bert, build_tiny_cross, require_data, run_cli
@@ -51,3 +53,28 @@ def tiny_cross(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     """``cli("encode", ...)`` -> (exit status, stdout, stderr)."""
     return lambda *args: run_cli(capsys, monkeypatch, *args)
+
+
+@pytest.fixture
+def short(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """CSFCube with every paper its title alone (the tiny WordPiece vocabulary makes long
+    abstracts slow to tokenize) and the encoder's terms random tables (seeded) on the real
+    pools: no encoder has to embed 4,205 papers. What it tests is which reranker scores which
+    query. Returns a stand-in encoder with the papers and pools."""
+    from finesim.data import csfcube
+    from finesim.evaluation import csfcube_hybrid, csfcube_rerank
+    from finesim.fusion.terms import TERMS
+
+    papers = {pid: csfcube.Paper(pid, p.title, [], []) for pid, p in csfcube.load_papers().items()}
+    monkeypatch.setattr(csfcube_rerank, "load_papers", lambda: papers)
+    monkeypatch.setattr(csfcube, "load_papers", lambda path=None: papers)
+    pools = [p for f in ("background", "method", "result") for p in csfcube.load_pools(f)]
+    rng = np.random.default_rng(0)
+    tables = {p.key: {t: rng.normal(size=len(p.candidates)) for t in TERMS} for p in pools}
+
+    def build_tables(encoder, whitening, terms, **options):  # noqa: ANN001, ANN202
+        assert "rerank" not in terms  # the encoder's tables never hold it
+        return pools, {csfcube_hybrid.whitening_name(w): tables for w in whitening}
+
+    monkeypatch.setattr(csfcube_hybrid, "build_tables", build_tables)
+    return SimpleNamespace(source="random", dim=8, papers=papers, pools=pools)

@@ -61,7 +61,7 @@ def test_without_dropout_both_trainers_end_on_the_same_weights(tmp_path):
 @pytest.mark.needs_data("sts", "nli/snli-senteval")
 def test_the_bench_runs_both_parts_and_reports_what_it_should(tiny_bert, cli, tmp_path):
     path = tmp_path / "rerank.json"
-    args = ["bench", "rerank", "-m", tiny_bert, "--part", "all", "--max-steps", "2"]
+    args = ["bench", "rerank", "-m", tiny_bert, "--part", "stsb,snli", "--max-steps", "2"]
     code, _, err = cli(*args, "--test-limit", "60", "--json", path)
     assert code == 0, err
     result = json.loads(path.read_text())
@@ -84,5 +84,80 @@ def test_the_bench_runs_both_parts_and_reports_what_it_should(tiny_bert, cli, tm
 
 
 def test_unknown_parts_are_refused():
-    with pytest.raises(FinesimError, match="use stsb, snli or all"):
+    with pytest.raises(FinesimError, match="use stsb, snli, csfcube or all"):
         run_rerank_bench("minilm", ["msmarco"])
+
+
+@pytest.mark.needs_data("csfcube")
+def test_each_csfcube_fold_trains_on_its_dev_query_facets_judged_pairs():
+    from finesim.bench.rerank_csfcube import fold_examples
+    from finesim.data.csfcube import load_papers, load_pools, load_splits
+    from finesim.docsim.docs import facet_text
+
+    papers, splits = load_papers(), load_splits()["all"]
+    grades = {  # counted once from the pool files by hand
+        "fold1": {0: 1708, 1: 608, 2: 188, 3: 45},
+        "fold2": {0: 2692, 1: 740, 2: 224, 3: 39},
+    }
+    for fold, counts in grades.items():
+        examples = fold_examples(fold)
+        assert len(examples) == sum(counts.values())
+        assert {g: sum(e.label == g for e in examples) for g in counts} == counts
+        pool = next(p for p in load_pools("method") if p.key in splits[f"{fold}_dev"])
+        query = papers[pool.qpid]
+        first = next(e for e in examples if e.texts["positive"] == papers[pool.candidates[0]].text)
+        assert first.texts["anchor"] == facet_text(query.sentences, query.labels, "method")
+
+
+def test_a_remembered_reranker_scores_each_pair_once():
+    from finesim.bench.rerank_csfcube import Remembered
+
+    calls = []
+
+    class Lengths:
+        num_labels, source = 1, "lengths"
+
+        def predict(self, pairs):
+            calls.append(list(pairs))
+            return np.array([len(a) - len(b) for a, b in pairs], dtype=float)
+
+    model = Remembered(Lengths())
+    first = model.predict([("a", "bb"), ("ccc", "d"), ("a", "bb")])
+    second = model.predict([("ccc", "d"), ("ee", "f")])
+    np.testing.assert_array_equal(first, [-1, 2, -1])
+    np.testing.assert_array_equal(second, [2, 1])
+    assert calls == [[("a", "bb"), ("ccc", "d")], [("ee", "f")]]
+    assert model.num_labels == 1 and model.source == "lengths"
+
+
+@pytest.mark.needs_data("csfcube")
+def test_the_csfcube_part_trains_a_reranker_per_fold_and_reports_paired(
+    tiny_bert, short, cli, tmp_path, monkeypatch
+):
+    from finesim import Preset
+    from finesim.fusion import grid
+
+    def small_grid(rerank=False):  # the full grid costs minutes; which one is not tested here
+        presets = {"abstract": Preset({"abstract": 1.0}, name="abstract")}
+        if rerank:
+            presets["both"] = Preset({"abstract": 1.0, "rerank": 1.0}, "zscore", name="both")
+        return presets
+
+    monkeypatch.setattr(grid, "standard_grid", small_grid)
+    path = tmp_path / "csfcube.json"
+    args = ["bench", "rerank", "-m", tiny_bert, "--part", "csfcube", "--max-steps", "1"]
+    code, _, err = cli(*args, "--json", path)
+    assert code == 0, err
+    result = json.loads(path.read_text())
+    for fold, pairs in (("fold1", 2549), ("fold2", 3695)):
+        run = result["training"][fold]
+        assert run["pairs"] == pairs and run["steps"] == 1 and run["trained_on"] == f"{fold}_dev"
+    assert result["training"]["fold1"]["query_facets"] == 24
+    alone = result["rerank_alone"]
+    assert set(alone["vs_baseline"]) >= {"background", "method", "result", "all"}
+    for name in ("cv", "cv_learn"):
+        part = result[name]
+        gap = part["with_minus_without"]["all"]["map"]
+        expected = part["with_rerank"]["all"]["map"] - part["without_rerank"]["all"]["map"]
+        assert gap["difference"] == pytest.approx(expected, abs=1e-6)
+    assert "in-sample" in result["protocol"] and result["machine"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from finesim import CrossEncoder, FinesimError, Preset
-from finesim.data.csfcube import Paper, load_papers, load_pools, load_splits
+from finesim.data.csfcube import load_papers, load_pools, load_splits
 from tests.helpers import build_tiny_cross
 
 pytestmark = pytest.mark.needs_data("csfcube")
@@ -43,26 +43,6 @@ def models(tiny_cross, tiny_bert, tmp_path_factory):
         c=CrossEncoder(c),
         reference=CrossEncoder(tiny_cross),
     )
-
-
-@pytest.fixture
-def short(monkeypatch):
-    """Every paper its title alone; the encoder's terms random (seeded)."""
-    from finesim.evaluation import csfcube_hybrid, csfcube_rerank
-    from finesim.fusion.terms import TERMS
-
-    papers = {pid: Paper(pid, p.title, [], []) for pid, p in load_papers().items()}
-    monkeypatch.setattr(csfcube_rerank, "load_papers", lambda: papers)
-    pools = [p for f in ("background", "method", "result") for p in load_pools(f)]
-    rng = np.random.default_rng(0)
-    tables = {p.key: {t: rng.normal(size=len(p.candidates)) for t in TERMS} for p in pools}
-
-    def build_tables(encoder, whitening, terms, **options):
-        assert "rerank" not in terms  # the encoder's tables never hold it
-        return pools, {csfcube_hybrid.whitening_name(w): tables for w in whitening}
-
-    monkeypatch.setattr(csfcube_hybrid, "build_tables", build_tables)
-    return SimpleNamespace(source="random", papers=papers, pools=pools)
 
 
 def scores_of(model, papers, pool):

@@ -10,6 +10,7 @@
   scored on STS-B test by the same code (``evaluation.cross``), beside the bi-encoder
   ``model`` itself (cosine), with bootstrap intervals and paired differences.
 - ``snli``: ``cross-nli`` (three logits, cross-entropy) on SNLI dev; accuracy on SNLI test.
+- ``csfcube``: a reranker per fold of CSFCube's two-fold protocol (``bench.rerank_csfcube``).
 
 Nothing is chosen on a test set: no run evaluates during training, ``last`` is scored.
 """
@@ -28,7 +29,7 @@ from typing import Any
 from finesim._util.errors import FinesimError
 from finesim.bench.machine import machine_summary
 
-PARTS = ("stsb", "snli")
+PARTS = ("stsb", "snli", "csfcube")
 TIMING = (
     "whole calls on both sides: model load from the initial folder, trainer setup, every step "
     "and one checkpoint (model and optimizer state) written at the end; the training pairs "
@@ -359,10 +360,14 @@ def run_rerank_bench(
     """The chosen ``parts`` (of ``PARTS``); one part's result alone, several under their names."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
-        raise FinesimError(f"--part {','.join(parts)}: use stsb, snli or all")
+        raise FinesimError(f"--part {','.join(parts)}: use stsb, snli, csfcube or all")
     result: dict[str, Any] = {}
     if "stsb" in parts:
         result["stsb"] = bench_stsb(model, epochs, max_steps, batch_size)
     if "snli" in parts:
         result["snli"] = bench_snli(model, epochs, max_steps, batch_size, test_limit)
+    if "csfcube" in parts:
+        from finesim.bench.rerank_csfcube import bench_csfcube
+
+        result["csfcube"] = bench_csfcube(model, epochs, max_steps, batch_size)
     return result[parts[0]] if len(parts) == 1 else result

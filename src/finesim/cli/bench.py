@@ -402,7 +402,7 @@ def bench_classify(
 @bench_app.command("rerank")
 def bench_rerank(
     model: BenchModelOpt = "minilm",
-    part: Annotated[str, typer.Option(help="stsb, snli or all.")] = "stsb",
+    part: Annotated[str, typer.Option(help="stsb, snli, csfcube or all.")] = "stsb",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs of each training run.")] = 4,
     max_steps: Annotated[
         int, typer.Option(min=0, help="Stop each run after this many steps (0: all epochs).")
@@ -415,7 +415,8 @@ def bench_rerank(
 ) -> None:
     """Cross-encoders: cross-sts beside sentence-transformers' CrossEncoderTrainer on STS-B
     (same initial folder, data, loss and settings; test Spearman, steps/s), cross-nli on SNLI
-    dev scored on SNLI test; JSON."""
+    dev scored on SNLI test, a reranker per CSFCube fold trained on its dev query-facets'
+    judged pairs (test MAP / NDCG%20, alone and in --cv and --cv --learn); JSON."""
     from finesim.bench.rerank import PARTS, run_rerank_bench
 
     parts = list(PARTS) if part == "all" else split_names(part)
