@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from finesim import CrossEncoder, FinesimError
-from finesim.bench.rerank import _finesim_run, _plan, _st_run, initial_folder, run_rerank_bench
+from finesim.bench.cross_runs import finesim_run, initial_folder
+from finesim.bench.rerank import _plan, _st_run, run_rerank_bench
 from finesim.data.example import Example
 from tests.helpers import SENTENCES, build_tiny_bert, require_module
 
@@ -48,7 +49,7 @@ def test_without_dropout_both_trainers_end_on_the_same_weights(tmp_path):
         for key in ("batch_size", "epochs", "lr", "warmup_steps", "weight_decay", "seed")
     ]
     settings += ["evaluator=''", "checkpoint_every=0"]
-    ours = _finesim_run("cross-sts", start, examples, settings, tmp_path / "finesim")
+    ours = finesim_run("cross-sts", start, examples, settings, tmp_path / "finesim")
     theirs = _st_run(start, examples, plan, tmp_path / "st", tmp_path / "st-checkpoints")
     assert ours["steps"] == theirs["steps"] == plan["steps"] == 6
     a = dict(CrossEncoder(tmp_path / "finesim" / "last").model.named_parameters())

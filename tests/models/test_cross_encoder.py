@@ -162,7 +162,7 @@ def test_bad_folders_are_one_line_errors(tiny_cross, tmp_path):
     config = json.loads((headless / "config.json").read_text())
     (headless / "config.json").write_text(json.dumps({**config, "architectures": ["BertModel"]}))
     fails(headless, "config.json", "no head")
-    fails(tiny_cross, "backend", backend="onnx-int8")
+    fails(tiny_cross, "unknown backend", "tensorrt", backend="tensorrt")
     with pytest.raises(TypeError):
         CrossEncoder(tiny_cross).predict(["just one string"])
 

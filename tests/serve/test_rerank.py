@@ -196,3 +196,26 @@ def test_search_rerank_errors(searching, tiny_encoder, tiny_index):
         status, _, body = call(bare, "/v1/search", {**request, "rerank": True})
         assert_error(status, body, 422, "'rerank'", "--reranker")
     service.close()
+
+
+def test_the_reranker_runs_on_the_chosen_backend(tiny_st, tiny_cross, cli, tmp_path, monkeypatch):
+    from finesim.models.spec import EncoderSpec
+    from finesim.serve.service import Limits, open_service
+
+    monkeypatch.setenv("FINESIM_CACHE", str(tmp_path / "cache"))
+    service = open_service(
+        EncoderSpec(model=str(tiny_st)), {}, Limits(), None, str(tiny_cross), "onnx"
+    )
+    try:
+        assert service.reranker is not None and service.reranker.backend == "onnx"
+        pairs = [(QUERY, d) for d in DOCS]
+        np.testing.assert_allclose(
+            service.reranker.predict(pairs), CrossEncoder(tiny_cross).predict(pairs), atol=1e-5
+        )
+    finally:
+        service.close()
+    code, _, err = cli("serve", "-m", tiny_st, "--reranker-backend", "onnx", "--port", 0)
+    assert code == 2 and "--reranker-backend needs --reranker" in err
+    args = ["serve", "-m", tiny_st, "--reranker", tiny_cross, "--reranker-backend", "tpu"]
+    code, _, err = cli(*args, "--port", 0)
+    assert code == 2 and "unknown backend 'tpu'" in err

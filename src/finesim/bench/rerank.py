@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from finesim._util.errors import FinesimError
+from finesim.bench.cross_runs import finesim_run, initial_folder, warm_up
 from finesim.bench.machine import machine_summary
 
 PARTS = ("stsb", "snli", "csfcube")
@@ -83,53 +84,11 @@ class FinesimOrder:
             yield order[start : start + self.batch_size].tolist()
 
 
-def initial_folder(model: str, num_labels: int, seed: int, out: Path) -> Path:
-    """``model``'s transformer with a fresh ``num_labels`` head drawn from ``seed``, saved as
-    a cross-encoder folder: the one starting point both trainers load."""
-    import torch
-
-    from finesim.models.cross_encoder import CrossEncoder
-
-    torch.manual_seed(seed)
-    CrossEncoder(model, num_labels=num_labels).save(out)
-    return out
-
-
-def warm_up(start: Path, examples: list[Any], batch_size: int) -> None:
-    """One untimed forward and backward pass on the initial model, so that neither timed run
-    pays for torch's first-call setup (kernel choice, allocator) on its own."""
-    from finesim.models.cross_encoder import CrossEncoder
-
-    model = CrossEncoder(start).train()
-    pairs = [(e.texts["anchor"], e.texts["positive"]) for e in examples[:batch_size]]
-    model.logits(pairs).sum().backward()
-
-
-def _finesim_run(
-    recipe: str, start: Path, examples: list[Any], settings: Sequence[str], out: Path
-) -> dict[str, Any]:
-    from finesim.training.config import load_config
-    from finesim.training.trainer import train
-
-    config = load_config(recipe, list(settings))
-    started = time.perf_counter()
-    summary = train(config, str(start), out, examples=examples, show_progress=False)
-    seconds = time.perf_counter() - started
-    return {
-        "recipe": recipe,
-        "settings": list(settings),
-        "steps": summary["steps"],
-        "seconds": seconds,
-        "steps_per_s": summary["steps"] / seconds,
-        "loop_seconds": summary["loop_seconds"],
-    }
-
-
 def _st_run(
     start: Path, examples: list[Any], plan: dict[str, Any], out: Path, tmp: Path
 ) -> dict[str, Any]:
     """sentence-transformers' CrossEncoderTrainer with BinaryCrossEntropyLoss on score / 5,
-    timed as ``_finesim_run`` (``TIMING``); the final model saved to ``out`` after the clock."""
+    timed as ``finesim_run`` (``TIMING``); the final model saved to ``out`` after the clock."""
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -257,7 +216,7 @@ def bench_stsb(
         root = Path(tmp)
         start = initial_folder(model, 1, plan["seed"], root / "initial")
         warm_up(start, examples, batch_size)
-        ours = _finesim_run("cross-sts", start, examples, settings, root / "finesim")
+        ours = finesim_run("cross-sts", start, examples, settings, root / "finesim")
         theirs = _st_run(start, examples, plan, root / "st", root / "st-checkpoints")
         figures = {
             "finesim": sts_figures(CrossEncoder(root / "finesim" / "last"), "stsb", "test"),
@@ -332,7 +291,7 @@ def bench_snli(
         root = Path(tmp)
         start = initial_folder(model, 3, 42, root / "initial")
         warm_up(start, examples, batch_size)
-        run = _finesim_run("cross-nli", start, examples, settings, root / "finesim")
+        run = finesim_run("cross-nli", start, examples, settings, root / "finesim")
         test = nli_figures(CrossEncoder(root / "finesim" / "last"), "test", test_limit)
     return {
         "part": "snli",

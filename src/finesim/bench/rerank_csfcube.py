@@ -145,7 +145,7 @@ def bench_csfcube(
 ) -> dict[str, Any]:
     """Train fold1's and fold2's rerankers from ``model``'s transformer, then the three
     evaluations; the per-fold numbers of training pairs and grades are in the result."""
-    from finesim.bench.rerank import _finesim_run, initial_folder
+    from finesim.bench.cross_runs import finesim_run, initial_folder
     from finesim.data.csfcube import load_splits
     from finesim.evaluation import stats
     from finesim.evaluation.csfcube_rerank import NOTE
@@ -162,7 +162,7 @@ def bench_csfcube(
         rerankers = {}
         for fold in FOLD_NAMES:
             examples = fold_examples(fold)
-            run = _finesim_run("cross-sts", start, examples, settings, root / fold)
+            run = finesim_run("cross-sts", start, examples, settings, root / fold)
             runs[fold] = {
                 "trained_on": f"{fold}_dev",
                 "query_facets": len(load_splits()["all"][f"{fold}_dev"]),

@@ -54,10 +54,16 @@ def _client(
 
 
 def run_load(
-    url: str, bodies: list[bytes], requests: int, clients: int, path: str = "/v1/embeddings"
+    url: str,
+    bodies: list[bytes],
+    requests: int,
+    clients: int,
+    path: str = "/v1/embeddings",
+    keep: list[tuple[float, int]] | None = None,
 ) -> dict[str, Any]:
     """``requests`` POSTs of ``bodies`` (in turn) to ``url + path`` from ``clients`` threads,
-    each on one keep-alive connection: requests/s, p50/p99 and errors."""
+    each on one keep-alive connection: requests/s, p50/p99 and errors. ``keep`` collects each
+    request's (seconds, status), for figures over several runs."""
     counter, lock = iter(range(requests)), threading.Lock()
     out: list[tuple[float, int]] = []
     threads = [
@@ -70,6 +76,8 @@ def run_load(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    if keep is not None:
+        keep.extend(out)
     seconds = np.array([s for s, _ in out]) * 1000
     errors = sum(status != 200 for _, status in out)
     return {

@@ -329,23 +329,6 @@ def bench_serve_peer(
     emit_json(result, json_path)
 
 
-@bench_app.command("mine")
-def bench_mine(
-    model: BenchModelOpt = "minilm",
-    backend: BackendOpt = "onnx-int8",
-    corpus: Annotated[int, typer.Option(min=10, help="Texts in the constructed corpus.")] = 200_000,
-    pairs: Annotated[int, typer.Option(min=1, help="STS-B train pairs (score >= 4).")] = 1000,
-    num_negatives: Annotated[int, typer.Option(min=1)] = 3,
-    json_path: JsonPathOpt = None,
-) -> None:
-    """finesim mine negatives over a constructed corpus in a child process: time, peak RSS."""
-    from finesim.bench.mine import run_mine_bench
-
-    if json_path is not None and not json_path.parent.is_dir():
-        raise FinesimError(f"{json_path.parent}: no such folder for the JSON output")
-    emit_json(run_mine_bench(model, backend, corpus, pairs, num_negatives), json_path)
-
-
 @bench_app.command("soak")
 def bench_soak(
     model: BenchModelOpt = "minilm",
@@ -397,30 +380,6 @@ def bench_classify(
     if json_path is not None:
         with atomic_path(json_path.with_suffix(".md")) as tmp:
             tmp.write_text(markdown(result), encoding="utf-8")
-
-
-@bench_app.command("rerank")
-def bench_rerank(
-    model: BenchModelOpt = "minilm",
-    part: Annotated[str, typer.Option(help="stsb, snli, csfcube or all.")] = "stsb",
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs of each training run.")] = 4,
-    max_steps: Annotated[
-        int, typer.Option(min=0, help="Stop each run after this many steps (0: all epochs).")
-    ] = 0,
-    batch_size: TrainBatchOpt = 16,
-    test_limit: Annotated[
-        int | None, typer.Option(min=2, help="snli: a seeded subset of SNLI test (default: all).")
-    ] = None,
-    json_path: JsonPathOpt = None,
-) -> None:
-    """Cross-encoders: cross-sts beside sentence-transformers' CrossEncoderTrainer on STS-B
-    (same initial folder, data, loss and settings; test Spearman, steps/s), cross-nli on SNLI
-    dev scored on SNLI test, a reranker per CSFCube fold trained on its dev query-facets'
-    judged pairs (test MAP / NDCG%20, alone and in --cv and --cv --learn); JSON."""
-    from finesim.bench.rerank import PARTS, run_rerank_bench
-
-    parts = list(PARTS) if part == "all" else split_names(part)
-    emit_json(run_rerank_bench(model, parts, epochs, max_steps, batch_size, test_limit), json_path)
 
 
 @bench_app.command("static")
@@ -479,3 +438,14 @@ def bench_static(
     if json_path is not None and str(json_path) != "-":
         with atomic_path(json_path.with_suffix(".md")) as tmp:
             tmp.write_text(markdown(result), encoding="utf-8")
+
+
+def _register_cross_benches() -> None:
+    from finesim.cli.bench_rerank import bench_mine, bench_rerank, bench_rerank_serve
+
+    bench_app.command("mine")(bench_mine)
+    bench_app.command("rerank")(bench_rerank)
+    bench_app.command("rerank-serve")(bench_rerank_serve)
+
+
+_register_cross_benches()

@@ -51,6 +51,13 @@ def serve_command(
     ] = False,
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     backend: BackendOpt = None,
+    reranker_backend: Annotated[
+        str | None,
+        typer.Option(
+            help="The reranker's backend: torch, onnx or onnx-int8 (default: its folder's "
+            "own, else torch; an ONNX backend is exported once into the cache)."
+        ),
+    ] = None,
     truncate_dim: TruncateDimOpt = None,
     max_batch: Annotated[
         int, typer.Option(min=0, help="Texts per encoder call (0: no micro-batching).")
@@ -104,6 +111,7 @@ def serve_command(
 
     With FINESIM_API_KEY set, every route but /healthz needs 'Authorization: Bearer <key>'.
     """
+    from finesim.models.onnx.format import check_backend
     from finesim.models.spec import EncoderSpec
     from finesim.serve.app import create_app
     from finesim.serve.server import bind, serve_forever, url_of
@@ -121,6 +129,10 @@ def serve_command(
                 f"--cors-origin {origin!r}: give an origin as a browser sends it, "
                 "scheme://host[:port] (e.g. https://example.org:8080), or * for any"
             )
+    if reranker_backend is not None:
+        if reranker is None:
+            raise FinesimError("--reranker-backend needs --reranker")
+        check_backend(reranker_backend)
     set_threads(threads)
     limits = Limits(
         max_inputs=max_inputs,
@@ -147,7 +159,7 @@ def serve_command(
     if truncate_dim is None and first is not None:  # default: cut as the first index was
         truncate_dim = first.truncate_dim
     spec = spec.replace(truncate_dim=truncate_dim)
-    service = open_service(spec, indexes, limits, api_key, reranker)
+    service = open_service(spec, indexes, limits, api_key, reranker, reranker_backend)
     if not is_loopback(host) and api_key is None:
         log.warning(
             "listening on %s without FINESIM_API_KEY (--insecure): anyone who can reach it "

@@ -7,6 +7,7 @@ hence the second stage of retrieval (reranking) and pair classification (NLI).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.cross_format import CrossParts, activation_name, load_cross, save_cross
+from finesim.models.onnx.format import check_backend, read_meta
 from finesim.models.towers import pad
 
 Pair = tuple[str, str]
@@ -65,6 +67,15 @@ def _pairs(value: Any) -> tuple[list[Pair], bool]:
     return pairs, False
 
 
+def _own_default(folder: Path) -> str:
+    """The backend a folder's own cross-encoder export chose, else torch (a sentence
+    encoder's export in the folder is another graph, not this model's)."""
+    meta = read_meta(folder)
+    if meta is not None and meta.get("kind") == "cross-encoder":
+        return str(meta.get("default_backend", "onnx"))
+    return "torch"
+
+
 class CrossEncoder(nn.Module):
     """A cross-encoder from a folder (sentence-transformers' CrossEncoder format, any version).
 
@@ -73,7 +84,9 @@ class CrossEncoder(nn.Module):
     without a head (a sentence encoder such as ``minilm``, a plain BERT) gets a fresh random
     head of ``num_labels`` (default 1), to be trained. ``max_length`` may only shorten the
     folder's limit; ``activation`` replaces the saved one (a name of ``ACTIVATIONS``).
-    Pickled weights load only with ``trust_pickle``.
+    Pickled weights load only with ``trust_pickle``. ``backend`` runs ``predict`` on torch,
+    ``onnx`` (fp32) or ``onnx-int8`` (onnxruntime; exported once into the cache); training
+    always runs on torch.
     """
 
     def __init__(
@@ -88,8 +101,8 @@ class CrossEncoder(nn.Module):
         backend: str | None = None,
     ) -> None:
         super().__init__()
-        if backend not in (None, "torch"):
-            raise FinesimError(f"backend {backend!r}: a CrossEncoder runs on torch only (for now)")
+        if backend is not None:
+            check_backend(backend)
         folder = registry.resolve(model)
         parts = load_cross(folder, num_labels=num_labels, trust_pickle=trust_pickle)
         self.source = str(model)
@@ -105,8 +118,42 @@ class CrossEncoder(nn.Module):
         self.stats = PredictStats()
         self._fast: Tokenizer | None = None
         self._fast_length = -1
+        self._onnx: Any = None
         self.to(torch.device(device) if device is not None else torch.device("cpu"))
         self.eval()
+        chosen = backend or _own_default(folder)
+        if chosen != "torch":
+            self._attach_backend(folder, chosen)
+
+    def _attach_backend(self, folder: Path, backend: str) -> None:
+        """Run ``predict`` on ``backend``: the folder's export when it is of these weights,
+        else one made once into the cache (``onnx.backend``)."""
+        from finesim.models.onnx.backend import open_backend
+
+        def export(out: Path) -> None:
+            from finesim.models.onnx.export_cross import export_cross_onnx
+
+            export_cross_onnx(self, out, overwrite=True)
+
+        self.backend, self._onnx = open_backend(
+            folder,
+            backend,
+            fingerprint=self.fingerprint,
+            export=export,
+            source=self.source,
+            output="logits",
+        )
+
+    def fingerprint(self) -> str:
+        """A hash of the weights, tokenizer and limits: equal fingerprints, equal logits (on
+        torch). An ONNX export records the fingerprint of the weights it was made from."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr(("cross", self.num_labels, self.max_length)).encode())
+        digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
+        for name, tensor in self.model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def num_labels(self) -> int:
@@ -150,6 +197,12 @@ class CrossEncoder(nn.Module):
         features = {k: v.to(self.device) for k, v in features.items()}
         logits: torch.Tensor = self.model(**features, return_dict=True).logits
         return logits
+
+    def _run(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits at inference: on the ONNX graph when this model runs one, else ``forward``."""
+        if self._onnx is None:
+            return self.forward(features)
+        return torch.from_numpy(self._onnx({k: v.numpy() for k, v in features.items()}))
 
     def logits(
         self, pairs: Sequence[Pair], max_length: int | None = None, bucket: int = 16
@@ -207,7 +260,7 @@ class CrossEncoder(nn.Module):
         with progress_bar(show_progress, len(batch)) as advance, torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                scores = act(self.forward(self._collate([encodings[i] for i in idx])).float())
+                scores = act(self._run(self._collate([encodings[i] for i in idx])).float())
                 result.index_copy_(0, torch.tensor(idx), scores.cpu())
                 if advance is not None:
                     advance(len(idx))

@@ -417,9 +417,11 @@ def open_service(
     limits: Limits,
     api_key: str | None,
     reranker: str | None = None,
+    reranker_backend: str | None = None,
 ) -> Service:
     """Load the encoder ``spec`` describes and serve it, named ``spec.model``, with ``indexes``
     (``open_indexes``); each index must have been built with that encoder. ``reranker``: a
-    cross-encoder (name or folder) for /v1/rerank, named so for clients."""
-    cross = CrossEncoder(reranker) if reranker is not None else None
+    cross-encoder (name or folder) for /v1/rerank, named so for clients, run on
+    ``reranker_backend`` (None: its folder's own choice)."""
+    cross = CrossEncoder(reranker, backend=reranker_backend) if reranker is not None else None
     return Service(Encoder.from_spec(spec), spec.model, indexes, limits, api_key, cross, reranker)

@@ -19,7 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from finesim.models import registry
-from finesim.models.onnx.format import FILES, ONNX_DIR, OnnxRunner, check_backend, read_meta
+from finesim.models.onnx.format import (
+    FILES,
+    ONNX_DIR,
+    OUTPUT,
+    OnnxRunner,
+    check_backend,
+    read_meta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +84,13 @@ def open_backend(
     fingerprint: Callable[[], str],
     export: Export,
     source: str,
+    output: str = OUTPUT,
 ) -> tuple[str, OnnxRunner | None]:
-    """The backend name and, for an ONNX backend, its runner (None for torch).
-
-    ``backend`` None takes the folder's own choice; the other arguments are ``model_file``'s.
+    """The backend name and, for an ONNX backend, its runner (None for torch) of the graph's
+    ``output``. ``backend`` None takes the folder's own choice; the rest are ``model_file``'s.
     """
     name = check_backend(default_backend(folder) if backend is None else backend)
     if name == "torch":
         return name, None
     found = model_file(folder, name, fingerprint=fingerprint, export=export, source=source)
-    return name, OnnxRunner(found)
+    return name, OnnxRunner(found, output=output)

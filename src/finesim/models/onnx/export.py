@@ -77,7 +77,7 @@ class _Wrapper(nn.Module):
 
 
 @contextmanager
-def _eager_attention(model: Any) -> Iterator[None]:
+def eager_attention(model: Any) -> Iterator[None]:
     """Trace with eager attention (the pattern onnxruntime fuses), then restore the model's."""
     before = getattr(model.config, "_attn_implementation", None)
     setter = getattr(model, "set_attn_implementation", None)
@@ -101,7 +101,7 @@ def _torch_export(encoder: Encoder, path: Path) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes[OUTPUT] = {0: "batch"}
     with (
-        _eager_attention(encoder.transformer),
+        eager_attention(encoder.transformer),
         torch.inference_mode(),
         warnings.catch_warnings(),
     ):
@@ -119,9 +119,9 @@ def _torch_export(encoder: Encoder, path: Path) -> None:
         )
 
 
-def _fuse(encoder: Encoder, src: Path, dst: Path) -> bool:
-    """onnxruntime's offline BERT fusion; False where the model type is not one it handles."""
-    config = encoder.transformer.config
+def fuse_graph(config: Any, src: Path, dst: Path) -> bool:
+    """onnxruntime's offline BERT fusion of a transformer with ``config`` (a transformers
+    config); False where the model type is not one it handles."""
     if getattr(config, "model_type", "") not in FUSABLE:
         return False
     from onnxruntime.transformers import optimizer
@@ -181,7 +181,7 @@ def _write_fp32(encoder: Encoder, folder: Path, reference: np.ndarray) -> dict[s
     _torch_export(encoder, plain)
     fused = False
     try:
-        fused = _fuse(encoder, plain, target)
+        fused = fuse_graph(encoder.transformer.config, plain, target)
     except Exception as e:  # noqa: BLE001 - fusion is an optimisation; the plain graph works
         log.warning("onnxruntime fusion failed (%s); keeping the plain graph", e)
     if fused:

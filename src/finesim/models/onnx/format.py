@@ -51,7 +51,8 @@ def session_options(threads: int | None = None) -> Any:
 
 
 class OnnxRunner:
-    """An onnxruntime session mapping a tokenised batch to (unnormalised) sentence vectors.
+    """An onnxruntime session mapping a tokenised batch to ``output``: (unnormalised) sentence
+    vectors, or a cross-encoder's logits.
 
     The CPU arena is shrunk after every run. Left alone it keeps the high-water mark of every
     batch shape it has seen (+480 MB for minilm over mixed sentence and abstract batches);
@@ -60,11 +61,15 @@ class OnnxRunner:
     """
 
     def __init__(
-        self, path: Path, threads: int | None = None, profile_prefix: str | None = None
+        self,
+        path: Path,
+        threads: int | None = None,
+        profile_prefix: str | None = None,
+        output: str = OUTPUT,
     ) -> None:
         import onnxruntime as ort
 
-        self.path = Path(path)
+        self.path, self.output = Path(path), output
         options = session_options(threads)
         if profile_prefix is not None:  # per-kernel timings, for ``finesim bench --profile``
             options.enable_profiling = True
@@ -78,7 +83,7 @@ class OnnxRunner:
 
     def __call__(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
         feed = {name: features[name] for name in self.inputs}
-        out = self.session.run([OUTPUT], feed, self.run_options)[0]
+        out = self.session.run([self.output], feed, self.run_options)[0]
         return np.asarray(out, dtype=np.float32)
 
 
