@@ -171,7 +171,8 @@ def test_the_rerank_term_is_predict_on_the_pool(cross):
     preset = Preset({"abstract": 1.0, "rerank": 0.7}, fusion="zscore")
     fused, _ = hybrid_scores(asked, found, preset, facet="method", reranker=reranker)
     abstract = term_scores(asked, found, ["abstract"])["abstract"]
-    assert fused == pytest.approx(standardise(abstract) + 0.7 * standardise(expected), abs=1e-6)
+    # float32 scores z-scored: their last-bit differences grow by 1 / std (1.6e-6 on AVX2)
+    assert fused == pytest.approx(standardise(abstract) + 0.7 * standardise(expected), abs=1e-5)
     with pytest.raises(ValueError, match="needs a cross-encoder"):
         term_scores(asked, found, ["rerank"])
     with pytest.raises(ValueError, match="title \\+ abstract of every candidate"):
