@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -57,12 +57,17 @@ PROBES = [
 ]
 
 
-class _Wrapper(nn.Module):
-    """Inputs by keyword: recent transformers reorders forward's positional arguments."""
+Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+"""A model's inference: tokenised features to the graph's one output (vectors or logits)."""
 
-    def __init__(self, encoder: Encoder) -> None:
+
+class _KeywordInputs(nn.Module):
+    """Inputs by keyword: recent transformers reorders forward's positional arguments.
+    ``owner`` is registered so the trace sees its weights as the graph's."""
+
+    def __init__(self, run: Forward, owner: nn.Module) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.owner, self.run = owner, run
 
     def forward(
         self,
@@ -73,7 +78,7 @@ class _Wrapper(nn.Module):
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             features["token_type_ids"] = token_type_ids
-        return self.encoder.forward(features, normalize=False)
+        return self.run(features)
 
 
 @contextmanager
@@ -95,24 +100,28 @@ def _probe_features(encoder: Encoder) -> dict[str, torch.Tensor]:
     return features
 
 
-def _torch_export(encoder: Encoder, path: Path) -> None:
-    features = _probe_features(encoder)
+def trace_graph(
+    run: Forward,
+    owner: nn.Module,
+    transformer: nn.Module,
+    features: dict[str, torch.Tensor],
+    path: Path,
+    output: str = OUTPUT,
+) -> None:
+    """Trace ``run`` on ``features`` to ``path`` with eager attention, batch and sequence
+    axes dynamic."""
     names = list(features)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    axes[OUTPUT] = {0: "batch"}
-    with (
-        eager_attention(encoder.transformer),
-        torch.inference_mode(),
-        warnings.catch_warnings(),
-    ):
+    axes[output] = {0: "batch"}
+    with eager_attention(transformer), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation warnings about transformers
         torch.onnx.export(
-            _Wrapper(encoder).eval(),
+            _KeywordInputs(run, owner).eval(),
             (),
             str(path),
             kwargs=dict(features),
             input_names=names,
-            output_names=[OUTPUT],
+            output_names=[output],
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
@@ -155,16 +164,20 @@ def quantize_int8(src: Path, dst: Path) -> None:
     )
 
 
-def _vectors_onnx(path: Path, features: dict[str, torch.Tensor]) -> np.ndarray:
-    runner = OnnxRunner(path)
+def graph_outputs(
+    path: Path, features: dict[str, torch.Tensor], output: str = OUTPUT
+) -> np.ndarray:
+    """The graph's ``output`` on the padded batch, then on its first row alone."""
+    runner = OnnxRunner(path, output=output)
     batches = [features, {k: v[:1] for k, v in features.items()}]  # padded batch, and one text
     return np.concatenate([runner({k: v.numpy() for k, v in b.items()}) for b in batches])
 
 
-def _vectors_torch(encoder: Encoder, features: dict[str, torch.Tensor]) -> np.ndarray:
+def torch_outputs(run: Forward, features: dict[str, torch.Tensor]) -> np.ndarray:
+    """``graph_outputs``' reference: ``run`` on the same two batches."""
     with torch.inference_mode():
-        full = encoder.forward(features, normalize=False)
-        one = encoder.forward({k: v[:1] for k, v in features.items()}, normalize=False)
+        full = run(features)
+        one = run({k: v[:1] for k, v in features.items()})
     return torch.cat([full, one]).float().cpu().numpy()
 
 
@@ -174,28 +187,38 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def _write_fp32(encoder: Encoder, folder: Path, reference: np.ndarray) -> dict[str, Any]:
-    """Export, fuse where possible, keep the fused graph only if it matches torch."""
-    features = _probe_features(encoder)
+def write_fp32(
+    run: Forward,
+    owner: nn.Module,
+    transformer: nn.Module,
+    folder: Path,
+    features: dict[str, torch.Tensor],
+    reference: np.ndarray,
+    source: str,
+    output: str = OUTPUT,
+) -> dict[str, Any]:
+    """Trace, fuse where possible, keep the fused graph only if it matches ``reference``
+    (``torch_outputs``, within ``FP32_TOLERANCE`` on padded batches), else the plain one,
+    else refuse."""
     plain, target = folder / "plain.onnx", folder / FILES["onnx"]
-    _torch_export(encoder, plain)
+    trace_graph(run, owner, transformer, features, plain, output)
     fused = False
     try:
-        fused = fuse_graph(encoder.transformer.config, plain, target)
+        fused = fuse_graph(transformer.config, plain, target)
     except Exception as e:  # noqa: BLE001 - fusion is an optimisation; the plain graph works
         log.warning("onnxruntime fusion failed (%s); keeping the plain graph", e)
     if fused:
-        diff = float(np.abs(_vectors_onnx(target, features) - reference).max())
+        diff = float(np.abs(graph_outputs(target, features, output) - reference).max())
         if diff > FP32_TOLERANCE:
             log.warning("fused graph differs from torch by %.1e; keeping the plain graph", diff)
             fused = False
     if not fused:
         plain.replace(target)
     plain.unlink(missing_ok=True)
-    diff = float(np.abs(_vectors_onnx(target, features) - reference).max())
+    diff = float(np.abs(graph_outputs(target, features, output) - reference).max())
     if diff > FP32_TOLERANCE:
         raise FinesimError(
-            f"ONNX export of {encoder.source} differs from torch by {diff:.1e} "
+            f"ONNX export of {source} differs from torch by {diff:.1e} "
             f"(> {FP32_TOLERANCE:.0e}) on padded batches; not kept"
         )
     return {"fused": fused, "fp32_max_abs_diff": diff}
@@ -221,7 +244,11 @@ def export_onnx(
     if default == "onnx-int8" and not int8:
         raise FinesimError("default backend onnx-int8 needs the int8 model (int8=True)")
     features = _probe_features(encoder)
-    reference = _vectors_torch(encoder, features)
+
+    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return encoder.forward(batch, normalize=False)
+
+    reference = torch_outputs(run, features)
     with atomic_path(out, directory=True) as tmp:
         encoder.write_folder(tmp)
         folder = tmp / ONNX_DIR
@@ -234,11 +261,13 @@ def export_onnx(
             "pooling": list(encoder.pooling),
             "fingerprint": encoder.fingerprint(backend="torch"),  # of the weights exported
             "default_backend": default,
-            **_write_fp32(encoder, folder, reference),
+            **write_fp32(
+                run, encoder, encoder.transformer, folder, features, reference, encoder.source
+            ),
         }
         if int8:
             quantize_int8(folder / FILES["onnx"], folder / FILES["onnx-int8"])
-            cos = _cosines(_vectors_onnx(folder / FILES["onnx-int8"], features), reference)
+            cos = _cosines(graph_outputs(folder / FILES["onnx-int8"], features), reference)
             meta |= {
                 "int8_scheme": "dynamic, per-channel int8 weights",
                 "int8_mean_cos": round(float(cos.mean()), 6),
