@@ -35,11 +35,13 @@ def test_bench_encode_json(tiny_st, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     result = json.loads(out.read_text())
     assert json.loads(stdout) == result
-    assert set(result["machine"]) >= {"cpu", "cores", "gemm_gflops"}
+    assert set(result["machine"]) >= {"cpu", "cores", "gemm_gflops", "vector_extensions"}
+    assert result["machine"]["int8_gemm_gops"] > 0 and result["machine"]["int8_to_fp32_gemm"] > 0
     assert result["limit_per_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["texts"]["count"] == 48
-    for name in ("fastembed", "torch", "onnx", "onnx-int8"):
+    for name in ("fastembed", "torch", "onnx", "onnx-int8", "openvino"):
         assert {"per_s", "ratio", "of_limit", "mean_cos"} <= set(result[name]), name
+    assert result["openvino"]["mean_cos"] > 0.9999 and "profile" not in result["openvino"]
     assert result["sentence_transformers"]["per_s"] > 0
     assert result["torch"]["mean_cos"] > 0.9999  # finesim torch = sentence-transformers
     assert result["fastembed"]["mean_cos"] > 0.9999  # short texts: nothing cut differently

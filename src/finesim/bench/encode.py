@@ -28,7 +28,7 @@ import numpy as np
 from finesim._util.errors import FinesimError
 from finesim._util.threads import cpu_count
 from finesim.bench.flops import limit_per_s
-from finesim.bench.machine import gemm_gflops, machine_info
+from finesim.bench.machine import gemm_gflops, int8_gemm_gops, machine_info
 from finesim.bench.profile import onnx_profile
 from finesim.bench.texts import bench_texts
 from finesim.models import registry
@@ -127,7 +127,14 @@ def _time_interleaved(
 
 def _versions() -> dict[str, str]:
     found = {}
-    for package in ("finesim", "torch", "onnxruntime", "sentence-transformers", "fastembed"):
+    for package in (
+        "finesim",
+        "torch",
+        "onnxruntime",
+        "openvino",
+        "sentence-transformers",
+        "fastembed",
+    ):
         try:
             found[package] = md.version(package)
         except md.PackageNotFoundError:
@@ -184,7 +191,7 @@ def _runners(
 def run_encode_bench(
     model: str = "minilm",
     texts_name: str = "stsb",
-    backends: Sequence[str] = ("torch", "onnx", "onnx-int8"),
+    backends: Sequence[str] = ("torch", "onnx", "onnx-int8", "openvino"),
     against: Sequence[str] = AGAINST,
     batch_size: int = 32,
     reps: int = 5,
@@ -196,7 +203,7 @@ def run_encode_bench(
     _check(backends, against)
     load_at_start = os.getloadavg()[0]
     texts = bench_texts(texts_name, count)
-    gemm = gemm_gflops()
+    gemm, int8_gops = gemm_gflops(), int8_gemm_gops()
     encoders = {b: Encoder(model, backend=b) for b in backends}
     probe = encoders.get("torch") or Encoder(model, backend="torch")
     tokens = [len(e.ids) for e in probe._encodings(texts, None)]
@@ -206,6 +213,7 @@ def run_encode_bench(
         seconds = _time_interleaved(runners, texts, reps, warmup=2 * batch_size)
     # the peak again after the runs, best of both: on a shared machine one may be cut short
     gemm = {k: max(v, w) for (k, v), w in zip(gemm.items(), gemm_gflops().values(), strict=True)}
+    int8_gops = max(int8_gops, int8_gemm_gops())
     limit = limit_per_s(tokens, probe.transformer, max(gemm.values()))
     reference_name = "sentence_transformers" if "sentence-transformers" in against else None
     reference = vectors[reference_name or runners[0].name]
@@ -220,7 +228,12 @@ def run_encode_bench(
         },
         "batch_size": batch_size,
         "reps": reps,
-        "machine": machine_info(gemm),
+        "machine": {
+            **machine_info(gemm),
+            # u8 x s8 MatMulInteger: what the onnx-int8 backend's matmuls can reach at best
+            "int8_gemm_gops": int8_gops,
+            "int8_to_fp32_gemm": round(int8_gops / max(gemm.values()), 2),
+        },
         # 1-minute load average (the bench itself adds about the core count): above that,
         # other work shared the CPUs and the absolute speeds (not the ratios) are low.
         "loadavg": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
@@ -236,7 +249,7 @@ def run_encode_bench(
             result[reference_name].pop(key, None)
     if profile:
         for name, encoder in encoders.items():
-            if name != "torch":
+            if name not in ("torch", "openvino"):  # onnxruntime's profiler
                 result[name]["profile"] = onnx_profile(encoder, texts, batch_size)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result

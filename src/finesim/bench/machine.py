@@ -97,6 +97,38 @@ def _onnxruntime_matmul(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
     return lambda: session.run(None, {"A": a, "B": b})
 
 
+def int8_gemm_gops(size: int = 2048, repeats: int = 10) -> float:
+    """Best GOP/s of onnxruntime's u8 x s8 ``MatMulInteger`` (the kernel of the onnx-int8
+    backend's dynamically quantised matmuls), on all cores.
+
+    Beside ``gemm_gflops`` it bounds what int8 can gain on this CPU: with VNNI one
+    instruction does a 4-way u8 x s8 dot product; on AVX2 the two-step multiply-add pairs
+    of VPMADDUBSW / VPMADDWD do less than twice fp32 FMA's work.
+    """
+    import onnx
+    import onnx.numpy_helper
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    b = rng.integers(-128, 128, (size, size), dtype=np.int8)
+    shape = [size, size]
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["A", "B"], ["C"])],
+        "gemm_int8",
+        [helper.make_tensor_value_info("A", TensorProto.UINT8, shape)],
+        [helper.make_tensor_value_info("C", TensorProto.INT32, shape)],
+        [onnx.numpy_helper.from_array(b, "B")],  # a constant, prepacked as weights are
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, onnx.IR_VERSION, 9)
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
+    )
+    return round(_best_gflops(lambda: session.run(None, {"A": a}), size, repeats), 1)
+
+
 def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
     """Best fp32 GFLOP/s of repeated ``size``-square matmuls on all cores, per library.
 

@@ -211,7 +211,7 @@ def bench_encode(
     model: BenchModelOpt = "minilm",
     texts: Annotated[str, typer.Option(help="stsb (2,000 sentences) or abstracts (400).")] = "stsb",
     backends: Annotated[str, typer.Option(help="finesim backends, comma-separated.")] = (
-        "torch,onnx,onnx-int8"
+        "torch,onnx,onnx-int8,openvino"
     ),
     against: Annotated[str, typer.Option(help="Competitors, comma-separated ('' for none).")] = (
         "sentence-transformers,fastembed"

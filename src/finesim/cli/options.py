@@ -46,7 +46,9 @@ TruncateDimOpt = Annotated[
 ]
 BackendOpt = Annotated[
     str | None,
-    typer.Option(help="torch, onnx or onnx-int8 (default: an exported folder's own, else torch)."),
+    typer.Option(
+        help="torch, onnx, onnx-int8 or openvino (default: an exported folder's own, else torch)."
+    ),
 ]
 
 # Texts per encoder call; training needs two or more (in-batch negatives).

@@ -54,8 +54,8 @@ def serve_command(
     reranker_backend: Annotated[
         str | None,
         typer.Option(
-            help="The reranker's backend: torch, onnx or onnx-int8 (default: its folder's "
-            "own, else torch; an ONNX backend is exported once into the cache)."
+            help="The reranker's backend: torch, onnx, onnx-int8 or openvino (default: its "
+            "folder's own, else torch; an ONNX backend is exported once into the cache)."
         ),
     ] = None,
     truncate_dim: TruncateDimOpt = None,

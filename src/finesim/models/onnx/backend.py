@@ -15,8 +15,10 @@ callable that writes an export, which the Encoder makes once it is complete on t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import numpy as np
 
 from finesim.models import registry
 from finesim.models.onnx.format import (
@@ -77,6 +79,10 @@ def model_file(
     return found
 
 
+Runner = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+"""A graph run: tokenised features to the graph's output (``OnnxRunner``, ``OpenVinoRunner``)."""
+
+
 def open_backend(
     folder: Path,
     backend: str | None,
@@ -85,12 +91,17 @@ def open_backend(
     export: Export,
     source: str,
     output: str = OUTPUT,
-) -> tuple[str, OnnxRunner | None]:
+) -> tuple[str, Runner | None]:
     """The backend name and, for an ONNX backend, its runner (None for torch) of the graph's
-    ``output``. ``backend`` None takes the folder's own choice; the rest are ``model_file``'s.
+    ``output``: onnxruntime's, or OpenVINO's for ``openvino``. ``backend`` None takes the
+    folder's own choice; the rest are ``model_file``'s.
     """
     name = check_backend(default_backend(folder) if backend is None else backend)
     if name == "torch":
         return name, None
     found = model_file(folder, name, fingerprint=fingerprint, export=export, source=source)
+    if name == "openvino":
+        from finesim.models.onnx.openvino import OpenVinoRunner
+
+        return name, OpenVinoRunner(found, output=output)
     return name, OnnxRunner(found, output=output)

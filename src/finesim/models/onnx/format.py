@@ -19,10 +19,11 @@ from finesim._util.jsonio import JSON_ERRORS, json_problem
 from finesim._util.threads import cpu_count
 
 ONNX_DIR = "onnx"
-FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
+FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx", "openvino": "model.onnx"}
+"""The graph each ONNX backend runs: ``openvino`` runs the fp32 graph with OpenVINO."""
 META_FILE = "finesim_onnx.json"
 OUTPUT = "sentence_embedding"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 def check_backend(name: str) -> str:
