@@ -77,24 +77,28 @@ def _best_gflops(matmul: Callable[[], Any], size: int, repeats: int) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def _onnxruntime_matmul(a: np.ndarray, b: np.ndarray) -> Callable[[], Any]:
+def _one_matmul(op: str, a: np.ndarray, b: np.ndarray, out_type: int) -> Callable[[], Any]:
+    """A session of one onnxruntime ``op`` (MatMul, MatMulInteger) on ``a`` (an input) and
+    ``b`` (a constant, prepacked as a model's weights are), and a call that runs it."""
     import onnx
+    import onnx.numpy_helper
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     shape = list(a.shape)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["A", "B"], ["C"])],
-        "gemm",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("A", "B")],
-        [helper.make_tensor_value_info("C", TensorProto.FLOAT, shape)],
+        [helper.make_node(op, ["A", "B"], ["C"])],
+        op,
+        [helper.make_tensor_value_info("A", helper.np_dtype_to_tensor_dtype(a.dtype), shape)],
+        [helper.make_tensor_value_info("C", out_type, [shape[0], b.shape[1]])],
+        [onnx.numpy_helper.from_array(b, "B")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = min(model.ir_version, onnx.IR_VERSION, 9)
     session = ort.InferenceSession(
         model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
     )
-    return lambda: session.run(None, {"A": a, "B": b})
+    return lambda: session.run(None, {"A": a})
 
 
 def int8_gemm_gops(size: int = 2048, repeats: int = 10) -> float:
@@ -105,28 +109,13 @@ def int8_gemm_gops(size: int = 2048, repeats: int = 10) -> float:
     instruction does a 4-way u8 x s8 dot product; on AVX2 the two-step multiply-add pairs
     of VPMADDUBSW / VPMADDWD do less than twice fp32 FMA's work.
     """
-    import onnx
-    import onnx.numpy_helper
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import TensorProto
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (size, size), dtype=np.uint8)
     b = rng.integers(-128, 128, (size, size), dtype=np.int8)
-    shape = [size, size]
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["A", "B"], ["C"])],
-        "gemm_int8",
-        [helper.make_tensor_value_info("A", TensorProto.UINT8, shape)],
-        [helper.make_tensor_value_info("C", TensorProto.INT32, shape)],
-        [onnx.numpy_helper.from_array(b, "B")],  # a constant, prepacked as weights are
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = min(model.ir_version, onnx.IR_VERSION, 9)
-    session = ort.InferenceSession(
-        model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
-    )
-    return round(_best_gflops(lambda: session.run(None, {"A": a}), size, repeats), 1)
+    matmul = _one_matmul("MatMulInteger", a, b, TensorProto.INT32)
+    return round(_best_gflops(matmul, size, repeats), 1)
 
 
 def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
@@ -136,6 +125,7 @@ def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
     machine's peak is the best of the three.
     """
     import torch
+    from onnx import TensorProto
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -145,7 +135,9 @@ def gemm_gflops(size: int = 2048, repeats: int = 10) -> dict[str, float]:
         found = {
             "torch": _best_gflops(lambda: torch.mm(ta, tb), size, repeats),
             "numpy": _best_gflops(lambda: a @ b, size, repeats),
-            "onnxruntime": _best_gflops(_onnxruntime_matmul(a, b), size, repeats),
+            "onnxruntime": _best_gflops(
+                _one_matmul("MatMul", a, b, TensorProto.FLOAT), size, repeats
+            ),
         }
     return {k: round(v, 1) for k, v in found.items()}
 

@@ -69,6 +69,23 @@ def read_docs(path: Path, title_only_ok: bool = False) -> list[Any]:
     return library.documents
 
 
+def _milvus_store(store: str, uri: str | None, collection: str, precision: str) -> Any:
+    """``--store``, ``--uri``, ``--collection`` checked: a ``MilvusStore`` or None (faiss)."""
+    from finesim.search.milvus import MilvusStore
+
+    if store not in ("faiss", "milvus"):
+        raise FinesimError(f"--store {store!r}: choose faiss or milvus")
+    if store == "faiss":
+        if uri is not None:
+            raise FinesimError("--uri is for --store milvus")
+        return None
+    if uri is None:
+        raise FinesimError("--store milvus needs --uri (a Milvus Lite .db file or http://...)")
+    if precision != "float32":
+        raise FinesimError(f"--store milvus keeps float32 vectors; not --precision {precision}")
+    return MilvusStore(uri, collection).checked()
+
+
 @index_app.command("build")
 def index_build(
     docs: DocsOpt,
@@ -97,6 +114,20 @@ def index_build(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
+    store: Annotated[
+        str,
+        typer.Option(
+            help="Where the sentence vectors live: faiss (in the index folder) or milvus "
+            "(a Milvus collection at --uri; the folder keeps the rest and points to it)."
+        ),
+    ] = "faiss",
+    uri: Annotated[
+        str | None,
+        typer.Option(help="--store milvus: a Milvus Lite file (.db) or http://host:port."),
+    ] = None,
+    collection: Annotated[
+        str, typer.Option(help="--store milvus: the collection to create (must not exist).")
+    ] = "finesim_sentences",
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
@@ -107,6 +138,7 @@ def index_build(
     from finesim.search.index import Index
 
     on_ray = ray_options(engine, address, workers)
+    milvus = _milvus_store(store, uri, collection, precision)
     choose_kind(kind, 0)
     if precision != "auto":
         check_precision(precision)
@@ -121,7 +153,7 @@ def index_build(
         from finesim.engine.ray_index import build_index_ray
 
         settings = {"precision": precision, "kind": kind, "tagger": head, "batch_size": batch_size}
-        index = build_index_ray(encoder, documents, on_ray, out.parent, **settings)
+        index = build_index_ray(encoder, documents, on_ray, out.parent, store=milvus, **settings)
     else:
         index = Index.build(
             encoder,
@@ -130,6 +162,7 @@ def index_build(
             kind=kind,
             tagger=head,
             batch_size=batch_size,
+            store=milvus,
         )
     if index.precision_note is not None:
         typer.echo(f"finesim: {index.precision_note}", err=True)

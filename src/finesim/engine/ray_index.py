@@ -20,6 +20,7 @@ from finesim.engine.ray_encode import encode_texts_ray
 from finesim.facets.tagger import FacetTagger, fill_labels
 from finesim.models.encoder import Encoder
 from finesim.search.index import Index
+from finesim.search.milvus import MilvusStore
 
 
 def build_index_ray(
@@ -32,6 +33,7 @@ def build_index_ray(
     kind: str = "auto",
     tagger: FacetTagger | None = None,
     batch_size: int = 32,
+    store: MilvusStore | None = None,
 ) -> Index:
     """``Index.build`` with the sentence vectors from the actor pool (staged in ``workdir``).
 
@@ -59,6 +61,7 @@ def build_index_ray(
         expected=len(texts),
         tagger=tagger,
         spec=encoder.spec,
+        store=store,
     )
     index.encoder = encoder
     if tagger is not None:

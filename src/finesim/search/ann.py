@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,11 @@ from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.search.codes import COMPRESSED, CompressedAnn
 from finesim.search.knobs import search_params
+from finesim.search.milvus import KIND as MILVUS
+from finesim.search.milvus import MilvusAnn, MilvusStore
+
+if TYPE_CHECKING:
+    from finesim.search.tombstones import Tombstones
 
 KINDS = ("auto", "flat", "hnsw", "ivf")
 PRECISIONS = ("float32", "float16", "int8", *COMPRESSED)
@@ -73,15 +78,27 @@ def factory_string(kind: str, precision: str, expected: int) -> str:
     raise FinesimError(f"unknown index kind {kind!r}; one of {', '.join(KINDS[1:])}")
 
 
-def create_ann(dim: int, kind: str, precision: str, expected: int) -> Ann | CompressedAnn:
-    """An empty index of ``kind`` (not ``auto``) at ``precision``."""
+def create_ann(
+    dim: int, kind: str, precision: str, expected: int, store: MilvusStore | None = None
+) -> Ann | CompressedAnn | MilvusAnn:
+    """An empty index of ``kind`` (not ``auto``) at ``precision``; with ``store``, a Milvus
+    collection (exact, float32) instead of faiss."""
+    if store is not None:
+        if precision != "float32":
+            raise FinesimError(
+                f"the milvus store keeps float32 vectors (searched exactly); not {precision!r}"
+            )
+        return MilvusAnn.create(store, dim)
     if check_precision(precision) in COMPRESSED:
         return CompressedAnn(dim, kind, precision, expected)
     return Ann.create(dim, kind, precision, expected)
 
 
-def load_ann(path: Path, kind: str, precision: str, dim: int) -> Ann | CompressedAnn:
-    """The index saved at ``path`` (compressed ones keep their rows beside it)."""
+def load_ann(path: Path, kind: str, precision: str, dim: int) -> Ann | CompressedAnn | MilvusAnn:
+    """The index saved at ``path`` (compressed ones keep their rows beside it; a Milvus
+    store's is a pointer to its collection)."""
+    if kind == MILVUS:
+        return MilvusAnn.load(path)
     if precision in COMPRESSED:
         return CompressedAnn.load(path, kind, precision, dim)
     return Ann.load(path, kind)
@@ -122,7 +139,9 @@ class Ann:
         if self.kind == "ivf":  # so that stage 2 can read vectors back by id
             faiss.extract_index_ivf(self.index).make_direct_map()
 
-    def add(self, vectors: np.ndarray) -> None:
+    def add(self, vectors: np.ndarray, papers: Any = None, facets: Any = None) -> None:
+        """Append ``vectors`` (ids ``size..``); ``papers`` and ``facets`` are for stores
+        that keep them beside each vector (Milvus), not faiss."""
         if not self.trained:
             self.train(vectors)
         # in blocks, so that building a large graph (HNSW: minutes) reports its progress
@@ -149,6 +168,11 @@ class Ann:
         params = search_params(self.kind, max(ef_search, k), nprobe, sel)
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return self.index.search(q, k, params=params)
+
+    @staticmethod
+    def filter_for(tombstones: Tombstones, doc_start: np.ndarray) -> Any:
+        """What ``search``'s ``sel`` takes to leave deleted papers out: a faiss selector."""
+        return tombstones.selector(doc_start)
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the structure beyond kind and precision: nothing."""

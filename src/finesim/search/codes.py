@@ -89,6 +89,11 @@ class CompressedAnn:
     def trained(self) -> bool:
         return self.codes is not None and bool(self.codes.is_trained)
 
+    @staticmethod
+    def filter_for(tombstones: Any, doc_start: np.ndarray) -> Any:
+        """``search``'s ``sel``: the tombstones' faiss selector (its bitmap is read here)."""
+        return tombstones.selector(doc_start)
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the structure."""
         out: dict[str, Any] = {"rescore": RESCORE[self.precision], "rows": "int8, scale per row"}
@@ -139,7 +144,7 @@ class CompressedAnn:
             self.codes.own_fields = False
         self.codes.train(sign_bits(x, self.center))
 
-    def add(self, vectors: np.ndarray) -> None:
+    def add(self, vectors: np.ndarray, papers: Any = None, facets: Any = None) -> None:
         if not self.trained:
             self.train(vectors)
         x = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -40,6 +40,7 @@ from finesim.search.ann import Ann, check_precision, choose_kind, create_ann
 from finesim.search.candidates import stage_one
 from finesim.search.docstore import DocStore
 from finesim.search.hits import Hit, Pair, top_hits
+from finesim.search.milvus import MilvusAnn, MilvusStore
 from finesim.search.precision import choose_precision
 from finesim.search.query import SearchQuery, make_query
 from finesim.search.rerank import query_text, rerank_depth, rerank_hits
@@ -72,7 +73,7 @@ class Index:
 
     def __init__(
         self,
-        ann: Ann | CompressedAnn,
+        ann: Ann | CompressedAnn | MilvusAnn,
         *,
         model: str,
         fingerprint: str,
@@ -130,12 +131,18 @@ class Index:
         expected: int = 0,
         tagger: FacetTagger | None = None,
         spec: EncoderSpec | None = None,
+        store: MilvusStore | None = None,
     ) -> Index:
         """An empty index; ``expected`` (sentence vectors) lets ``kind='auto'`` and
-        ``precision='auto'`` choose (the latter says why in ``precision_note``)."""
-        precision, note = choose_precision(precision, expected, dim)
-        chosen = choose_kind(kind, expected, check_precision(precision))
-        ann = create_ann(dim, chosen, precision, expected)
+        ``precision='auto'`` choose (the latter says why in ``precision_note``). ``store``:
+        keep the sentence vectors in a Milvus collection (``finesim.search.milvus``)."""
+        if store is not None:
+            ann = create_ann(dim, "flat", check_precision(precision), expected, store)
+            note = None
+        else:
+            precision, note = choose_precision(precision, expected, dim)
+            chosen = choose_kind(kind, expected, check_precision(precision))
+            ann = create_ann(dim, chosen, precision, expected)
         empty = np.zeros((0, dim), dtype=np.float32)
         index = cls(
             ann,
@@ -161,8 +168,10 @@ class Index:
         tagger: FacetTagger | None = None,
         batch_size: int = 32,
         cache: bool = True,
+        store: MilvusStore | None = None,
     ) -> Index:
-        """Encode ``documents`` sentence by sentence and index them.
+        """Encode ``documents`` sentence by sentence and index them (in faiss, or in Milvus
+        with ``store``).
 
         Documents without labels are labelled by ``tagger`` when one is given (and the tagger
         is kept in the index to label text queries); otherwise they stay unlabelled.
@@ -181,6 +190,7 @@ class Index:
             expected=sum(len(d.sentences) for d in docs),
             tagger=tagger,
             spec=encoder.spec,
+            store=store,
         )
         index.encoder = encoder
         index.add(docs, batch_size=batch_size, cache=cache)
@@ -276,9 +286,11 @@ class Index:
             return
         new_wholes = dv.doc_vectors(self, documents, wholes, self.wholes, dv.WHOLE)
         new_titles = dv.doc_vectors(self, documents, titles, self.titles, dv.TITLE)
-        self.ann.add(vectors)
-        self.labels = np.concatenate([self.labels, dv.label_codes(documents)])
         sizes = np.array([len(d.sentences) for d in documents], dtype=np.int64)
+        codes = dv.label_codes(documents)
+        papers = np.repeat(np.arange(len(self.ids), len(self.ids) + len(documents)), sizes)
+        self.ann.add(vectors, papers=papers, facets=codes)
+        self.labels = np.concatenate([self.labels, codes])
         self.means = np.concatenate([self.means, dv.unit_means(vectors, sizes)])
         self.wholes = dv.appended(self.wholes, new_wholes, self.ann.dim)
         self.titles = dv.appended(self.titles, new_titles, self.ann.dim)
@@ -459,5 +471,5 @@ class Index:
             self.tombstones.left_out(exclude),
             ef_search=int(self.search_params["ef_search"]),
             nprobe=int(self.search_params["nprobe"]),
-            sel=self.tombstones.selector(self.doc_start),
+            sel=self.ann.filter_for(self.tombstones, self.doc_start),
         )

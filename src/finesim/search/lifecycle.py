@@ -67,9 +67,15 @@ def compact(index: Index) -> Index:
     keep = index.tombstones.live(len(index.ids))
     rows = sentence_rows(index.doc_start, keep)
     ann = index.ann.emptied()
-    for start in range(0, len(rows), ADD_BLOCK):  # decoded vectors, re-encoded as they were
-        ann.add(index.ann.reconstruct(rows[start : start + ADD_BLOCK]))
     sizes = np.diff(index.doc_start)[keep]
+    papers = np.repeat(np.arange(len(keep)), sizes)  # the new positions, row by row
+    for start in range(0, len(rows), ADD_BLOCK):  # decoded vectors, re-encoded as they were
+        block = rows[start : start + ADD_BLOCK]
+        ann.add(
+            index.ann.reconstruct(block),
+            papers=papers[start : start + ADD_BLOCK],
+            facets=index.labels[block],
+        )
     compacted = type(index)(
         ann,
         model=index.model,
