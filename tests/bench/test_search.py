@@ -5,7 +5,7 @@ import pytest
 
 from finesim.bench.search_recall import exact_top
 from finesim.docsim import Doc, score_candidates
-from tests.helpers import corpus
+from tests.helpers import corpus, require_module
 
 
 @pytest.mark.parametrize("scoring", ["min-l2", "max-sim"])
@@ -47,3 +47,20 @@ def test_bench_search_binary_at_a_tiny_size(cli, tmp_path):
     recall = result["recall"]
     assert recall["queries"] == 3 and recall["k"] == 100 and 0 < recall["mean_recall"] <= 1
     assert result["machine"]["cores"] >= 1
+
+
+def test_bench_search_through_milvus_lite_is_exact(cli, tmp_path):
+    require_module("milvus_lite", "the milvus store")
+    out = tmp_path / "bench.json"
+    code, _, err = cli(
+        "bench", "search", "--papers", "150", "--precision", "float32", "--store", "milvus",
+        "--source", "random", "--queries", "4", "--recall-queries", "3",
+        "--workdir", tmp_path, "--json", out,
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["index"]["store"] == "milvus" and result["build"]["kind"] == "milvus"
+    assert result["build"]["first_stage"]["store"] == "milvus"
+    assert "milvus.db" in result["disk"]["files_mb"] or len(result["disk"]["files_mb"]) > 12
+    assert result["search"]["queries"] == 4
+    assert result["recall"]["mean_recall"] == 1.0  # exact first stage, default budget

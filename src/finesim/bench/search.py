@@ -123,6 +123,11 @@ def build_stage(args: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     base = Path(args["base"])
     dim = int(np.load(base)["vectors"].shape[1])
+    store = None
+    if args.get("milvus"):
+        from finesim.search.milvus import MilvusStore
+
+        store = MilvusStore(**args["milvus"])
     index = Index.new(
         dim,
         model=f"synthetic-{args['source']}",
@@ -130,6 +135,7 @@ def build_stage(args: dict[str, Any]) -> dict[str, Any]:
         precision=args["precision"],
         kind=args["kind"],
         expected=args["sentences"],
+        store=store,
     )
     synth_seconds = 0.0
     chunks = _synthesise(base, args["docs"], args["sentences"], args["source"])
@@ -284,8 +290,10 @@ def _run_stage(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _disk(folder: Path) -> dict[str, Any]:
-    files = {p.name: p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+def _disk(folder: Path, *more: Path) -> dict[str, Any]:
+    """Sizes of the index folder's files (and of ``more``: a Milvus Lite file or folder)."""
+    paths = [p for root in (folder, *more) for p in [root, *sorted(root.rglob("*"))]]
+    files = {p.name: p.stat().st_size for p in paths if p.is_file()}
     return {
         "total_mb": sum(files.values()) / 2**20,
         "files_mb": {k: v / 2**20 for k, v in files.items()},
@@ -306,9 +314,11 @@ def run_bench(
     workdir: Path | None,
     nprobe: int | None = None,
     recall_queries: int = 20,
+    milvus_uri: str | None = None,
 ) -> dict[str, Any]:
     """Build an index of a synthetic corpus, time queries on it and measure their recall;
-    returns the figures."""
+    returns the figures. ``milvus_uri``: keep the sentence vectors in Milvus there ('lite':
+    a Milvus Lite file in the bench's folder, measured with the index)."""
     import faiss
 
     from finesim.bench.machine import machine_summary
@@ -317,6 +327,8 @@ def run_bench(
     chosen = choose_kind(kind, sentences, check_precision(precision))
     compressed = precision in ("binary", "pq")
     factory = None if compressed else factory_string(chosen, precision, sentences)
+    if milvus_uri is not None and precision != "float32":
+        raise FinesimError(f"--store milvus keeps float32 vectors; not --precision {precision}")
     with tempfile.TemporaryDirectory(dir=workdir, prefix="bench-search-") as tmp:
         folder = Path(tmp)
         args = {
@@ -334,8 +346,13 @@ def run_bench(
             "nprobe": nprobe,
             "recall_queries": recall_queries,
         }
+        lite = folder / "milvus.db"
+        if milvus_uri is not None:
+            uri = str(lite) if milvus_uri == "lite" else milvus_uri
+            args["milvus"] = {"uri": uri, "collection": f"bench_{os.getpid()}_{time.time_ns()}"}
+            factory = None
         build = _run_stage("build", args)
-        disk = _disk(folder / "index")
+        disk = _disk(folder / "index", *([lite] if lite.exists() else []))
         query = _run_stage("query", args)
         recall = _run_stage("recall", args) if recall_queries else None
     described = (
@@ -357,6 +374,7 @@ def run_bench(
             "precision": precision,
             "faiss": factory or build.get("first_stage"),
             "nprobe": nprobe or 32 if build["kind"] == "ivf" else None,
+            "store": "milvus" if milvus_uri is not None else "faiss",
         },
         "build": build,
         "disk": disk,

@@ -75,6 +75,12 @@ def bench_search(
             "(default: float32-flat,float16-flat,int8-flat,binary-flat,binary-ivf,pq-ivf)."
         ),
     ] = None,
+    store: Annotated[
+        str, typer.Option(help="faiss, or milvus (the sentence vectors in Milvus at --uri).")
+    ] = "faiss",
+    uri: Annotated[
+        str, typer.Option(help="--store milvus: lite (a Milvus Lite file here) or http://...")
+    ] = "lite",
     json_out: JsonPathOpt = None,
 ) -> None:
     """Build an index of a synthetic corpus, time faceted queries and measure their recall;
@@ -98,7 +104,10 @@ def bench_search(
         return
     from finesim.bench.search import run_bench
 
+    if store not in ("faiss", "milvus"):
+        raise FinesimError(f"--store {store!r}: choose faiss or milvus")
     result = run_bench(
+        milvus_uri=uri if store == "milvus" else None,
         docs=docs,
         sentences=sentences or 8 * docs,
         precision=precision,

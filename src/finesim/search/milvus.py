@@ -256,6 +256,7 @@ class MilvusAnn:
         ann = cls(store, dim, rows, generation)
         if not ann.client.has_collection(ann.name):
             raise FinesimError(f"{path}: Milvus collection {ann.name!r} is gone from {store.uri}")
+        ann.client.load_collection(ann.name)  # another process's collection starts released
         stored = _count(ann)
         if stored < rows:
             raise FinesimError(
