@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from finesim._util.errors import FinesimError
+from finesim.bench.latency import latency_ms
 from finesim.bench.machine import machine_summary
 from finesim.models.onnx.format import check_backend
 
@@ -57,16 +58,6 @@ def agreement(ours: np.ndarray, torch_scores: np.ndarray, top: int = 10) -> dict
         "max_abs_score_diff": float(np.abs(ours - torch_scores).max()),
         "mean_spearman": float(np.mean(rho)),
         f"mean_top{top}_overlap": float(np.mean(first)),
-    }
-
-
-def _percentiles(seconds: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p90_ms": round(float(np.percentile(ms, 90)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "max_ms": round(float(ms.max()), 1),
     }
 
 
@@ -127,7 +118,7 @@ def run_rerank_serve_bench(
         b: {
             "requests": len(k),
             "errors": sum(status != 200 for _, status in k),
-            **_percentiles([s for s, _ in k]),
+            **latency_ms([s for s, _ in k], points=(50, 90, 99)),
         }
         for b, k in kept.items()
     }

@@ -16,9 +16,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import torch
 
+from finesim.bench.latency import latency_ms
 from finesim.bench.machine import machine_summary
 from finesim.bench.texts import bench_texts
 from finesim.models.encoder import Encoder
@@ -78,15 +78,15 @@ def run_load(
     wall = time.perf_counter() - started
     if keep is not None:
         keep.extend(out)
-    seconds = np.array([s for s, _ in out]) * 1000
     errors = sum(status != 200 for _, status in out)
+    latency = latency_ms((s for s, _ in out), digits=2)
     return {
         "requests": len(out),
         "errors": errors,
         "seconds": round(wall, 3),
         "requests_per_s": round(len(out) / wall, 1),
-        "p50_ms": round(float(np.percentile(seconds, 50)), 2),
-        "p99_ms": round(float(np.percentile(seconds, 99)), 2),
+        "p50_ms": latency["p50_ms"],
+        "p99_ms": latency["p99_ms"],
     }
 
 

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from finesim._util.errors import FinesimError
+from finesim.bench.latency import latency_ms
 from finesim.bench.machine import machine_summary
 from finesim.bench.memory import _rss_mb
 from finesim.bench.texts import bench_texts
@@ -153,18 +152,6 @@ def _requests(
     return out
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    if not seconds:
-        return {"count": 0}
-    ms = np.array(seconds) * 1000
-    return {
-        "count": len(seconds),
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "max_ms": round(float(ms.max()), 1),
-    }
-
-
 def _drive(
     url: str,
     jobs: list[Job],
@@ -231,7 +218,7 @@ def _soak(
         "failures": failures[:10],  # the first ones, with the server's answers
         "seconds": round(wall, 1),
         "requests_per_s": round(len(results) / wall, 1),
-        "latency": {k: _percentiles([s for n, _, s in results if n == k]) for k in kinds},
+        "latency": {k: latency_ms([s for n, _, s in results if n == k]) for k in kinds},
         "rss_mb": {
             "after_warmup": before,
             "after_all": after,
@@ -281,7 +268,7 @@ def _head_of_line(
             "statuses": sorted({status for status, _ in longs}),
             "seconds": [round(took, 2) for _, took in longs],
         },
-        "one_sentence_requests": _percentiles(seconds),
+        "one_sentence_requests": latency_ms(seconds),
         "one_sentence_statuses": dict(statuses),
     }
 
