@@ -23,6 +23,7 @@ from finesim._util.errors import FinesimError
 from finesim._util.progress import progress_bar
 from finesim.models import registry
 from finesim.models.cross_format import CrossParts, activation_name, load_cross, save_cross
+from finesim.models.describe import hash_weights
 from finesim.models.onnx.format import check_backend, read_meta
 from finesim.models.towers import pad
 
@@ -150,9 +151,7 @@ class CrossEncoder(nn.Module):
         digest = hashlib.blake2b(digest_size=16)
         digest.update(repr(("cross", self.num_labels, self.max_length)).encode())
         digest.update(self.tokenizer.backend_tokenizer.to_str().encode())
-        for name, tensor in self.model.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        hash_weights(digest, self.model.state_dict())
         return digest.hexdigest()
 
     @property

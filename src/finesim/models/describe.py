@@ -64,7 +64,13 @@ def fingerprint(encoder: Encoder, backend: str | None = None) -> str:
     for route in routes:
         digest.update(route.tower.tokenizer_json().encode())
     prefix = "routes.default.tower." if encoder.router is None else "\0"
-    for name, tensor in encoder.state_dict().items():
+    hash_weights(digest, encoder.state_dict(), prefix)
+    return digest.hexdigest()
+
+
+def hash_weights(digest: Any, weights: dict[str, torch.Tensor], prefix: str = "") -> None:
+    """Feed every tensor's name (less ``prefix``) and raw bytes to ``digest``: the weights'
+    part of a fingerprint (the Encoder's and the CrossEncoder's)."""
+    for name, tensor in weights.items():
         digest.update(name.removeprefix(prefix).encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
