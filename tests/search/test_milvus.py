@@ -172,3 +172,26 @@ def test_bad_store_options_are_one_line(cli, tiny_st, tmp_path, options, message
     )
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "i").exists()
+
+
+def test_a_server_searches_a_milvus_index_as_the_index_does(tiny_st, store, tmp_path):
+    from finesim import Encoder
+    from tests.helpers import call, papers, start
+
+    encoder = Encoder(tiny_st)
+    index = Index.build(encoder, papers(), kind="flat", cache=False, store=store)
+    index.save(tmp_path / "idx")
+    opened = Index.open(tmp_path / "idx", encoder)
+    service, live = start(encoder, "tiny", opened)
+    try:
+        with live as url:
+            for request in (
+                {"query_doc": "p1", "scoring": "max-sim", "k": 5},
+                {"query": "we propose a contrastive model", "k": 3},
+            ):
+                status, _, body = call(url, "/v1/search", request)
+                assert status == 200, body
+                expected = [h.id for h in opened.search(**request)]
+                assert [h["id"] for h in body["hits"]] == expected
+    finally:
+        service.close()
