@@ -195,3 +195,66 @@ def test_a_server_searches_a_milvus_index_as_the_index_does(tiny_st, store, tmp_
                 assert [h["id"] for h in body["hits"]] == expected
     finally:
         service.close()
+
+
+@pytest.fixture(scope="module")
+def fork_server():
+    from tests.helpers import ForkServer
+
+    server = ForkServer()
+    yield server
+    server.close()
+
+
+def _state(server, work):
+    """The index's ids and a search, read in a child: a Milvus Lite file is opened by one
+    process at a time, so this test's own process never opens it."""
+    found = server.run("search", "idx", "--query-doc", "p0", "-k", "8", "--json", cwd=work)
+    assert found["code"] == 0, found["stderr"]
+    info = server.run("index", "info", "idx", cwd=work)
+    assert info["code"] == 0, info["stderr"]
+    hits = [(h["id"], round(h["score"], 5)) for h in json.loads(found["stdout"])]
+    return json.loads(info["stdout"])["documents"], hits
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kill_drill_of_an_add_on_a_milvus_store(fork_server, tiny_st, tmp_path, seed):
+    """``index add`` SIGKILLed at a random step (seeds 0-1) or delay (2-3): the index is the
+    old or the new one (its rows bound it), and the add run again gives the uninterrupted
+    result."""
+    import random
+
+    docs = jsonl(tmp_path / "docs.jsonl", paper_records(12))
+    more = jsonl(tmp_path / "more.jsonl", paper_records(5, seed=1, prefix="q"))
+    states = {}
+    for name in ("base", "work"):
+        work = tmp_path / name
+        work.mkdir()
+        build = fork_server.run(
+            "index", "build", "-m", tiny_st, "--docs", docs, "-o", "idx", "--tagger", "none",
+            "--store", "milvus", "--uri", work / "m.db", "--collection", name, cwd=work,
+        )  # fmt: skip
+        assert build["code"] == 0, build["stderr"]
+        states[name] = _state(fork_server, work)
+    base = fork_server.run("index", "add", "idx", "--docs", more, cwd=tmp_path / "base")
+    assert base["code"] == 0 and base["events"] > 0, base["stderr"]
+    done = _state(fork_server, tmp_path / "base")
+    assert done[0] == 17 and done != states["base"]
+    rng = random.Random(seed)
+    kill = (
+        {"event": rng.randint(1, base["events"])}
+        if seed < 2
+        else {"delay": round(rng.uniform(0.0, base["seconds"]), 3)}
+    )
+    work = tmp_path / "work"
+    result = fork_server.run("index", "add", "idx", "--docs", more, cwd=work, **kill)
+    assert result["signal"] == 9 or result["code"] == 0, result["stderr"]
+    found = _state(fork_server, work)
+    assert found in (states["work"], done), "neither the old nor the new index"
+    outcome = "killed" if result["signal"] == 9 else "finished"
+    state = "old" if found == states["work"] else "new"
+    print(f"\nmilvus drill seed {seed}: index add {outcome} ({kill}, at {result['at']}) -> {state}")
+    if found == states["work"]:
+        again = fork_server.run("index", "add", "idx", "--docs", more, cwd=work)
+        assert again["code"] == 0, again["stderr"]
+        assert _state(fork_server, work) == done

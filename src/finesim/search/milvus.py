@@ -81,6 +81,9 @@ def client(uri: str) -> Any:
             _CLIENTS[uri] = MilvusClient(uri)
         except Exception as e:  # noqa: BLE001 - pymilvus raises many kinds; name the uri
             why = _first_line(e)
+            if not uri.startswith(("http://", "https://", "tcp://")):
+                why += "; Milvus Lite opens a file in one process at a time: is another finesim "
+                why += "(a server) using it? Several processes need a Milvus server"
             raise FinesimError(f"--uri {uri}: cannot connect to Milvus ({why})") from None
     return _CLIENTS[uri]
 
